@@ -1,0 +1,144 @@
+"""The documents a job writes to the object store: the one definition of each.
+
+`Manifest` is written by split and read by process, compose and the operator.
+`ChunkResult` is written by process for each index (the operator sums them for
+progress); `JobResult` by compose once the output is published; `ChunkDetections`
+holds every box of a chunk so that a later pass (another detector) can be merged.
+Each carries a schema version so that a reader refuses what it does not understand.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MANIFEST_VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(indent=2).encode()
+
+
+class AudioStreamInfo(_Doc):
+    index: int
+    codec: str
+    sample_rate: int | None = None
+    channels: int | None = None
+    language: str | None = None
+
+
+class VideoInfo(_Doc):
+    """What probe learns of an input: enough to cut, process and rebuild it faithfully."""
+
+    container: str
+    codec: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    pix_fmt: str | None = None
+    time_base: str  # "num/den" of the video stream, kept exactly
+    avg_frame_rate: str | None = None  # "num/den"
+    nominal_frame_rate: str | None = None  # r_frame_rate, "num/den"
+    variable_frame_rate: bool = False
+    frame_count: int = Field(gt=0)  # exact: counted by demuxing, not guessed from duration
+    duration_s: float = Field(ge=0)
+    start_pts: int = 0
+    rotation: int = 0  # degrees counter-clockwise from the display matrix, one of 0/90/180/270
+    color_range: str | None = None
+    color_space: str | None = None
+    color_primaries: str | None = None
+    color_trc: str | None = None
+    bit_rate: int | None = None
+    size_bytes: int | None = None
+    keyframes: int | None = None
+    audio: list[AudioStreamInfo] = []
+    tags: dict[str, str] = {}
+
+    @property
+    def time_base_fraction(self) -> Fraction:
+        return Fraction(self.time_base)
+
+
+class SplitMode(StrEnum):
+    COPY = "copy"  # stream copy at keyframes: lossless, no re-encode, 1.0x storage
+    REENCODE = "reencode"  # exact frame ranges at any boundary, near-lossless re-encode
+    AUTO = "auto"  # copy when the keyframes allow the requested chunking, else reencode
+
+
+class Chunk(_Doc):
+    index: int = Field(ge=0)
+    first_frame: int = Field(ge=0)  # presentation-order frame number in the whole input
+    last_frame: int = Field(ge=0)  # inclusive
+    first_pts: int  # in the video stream's time base
+    last_pts: int
+    key: str  # object key of the chunk's video
+
+    @property
+    def frame_count(self) -> int:
+        return self.last_frame - self.first_frame + 1
+
+
+class Manifest(_Doc):
+    version: Literal[1] = MANIFEST_VERSION
+    input: str  # where the input was read from (URL or path), for the record
+    split_mode: SplitMode
+    video: VideoInfo
+    chunks: list[Chunk]
+
+    @property
+    def frame_count(self) -> int:
+        return sum(c.frame_count for c in self.chunks)
+
+
+class ChunkResult(_Doc):
+    """Summary of one processed index: small, so the operator can list and sum them."""
+
+    version: Literal[1] = 1
+    index: int
+    frames: int
+    faces: int  # boxes drawn over, detected and carried
+    detected_faces: int
+    frames_with_faces: int
+    detectors: list[str]
+    seconds: float
+
+
+class JobResult(_Doc):
+    version: Literal[1] = 1
+    output: str
+    frames: int
+    faces: int
+    frames_with_faces: int
+    chunks: int
+    debug_video: str | None = None
+    contact_sheet: str | None = None
+
+
+class BoxSource(StrEnum):
+    DETECTED = "detected"  # found by a detector in this very frame
+    CARRIED = "carried"  # covered because of a detection in a neighbouring frame
+    INTERPOLATED = "interpolated"  # filled in by the tracker through a short gap
+
+
+class Box(_Doc):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    detector: str
+    source: BoxSource = BoxSource.DETECTED
+
+
+class ChunkDetections(_Doc):
+    version: Literal[1] = 1
+    index: int
+    first_frame: int
+    last_frame: int
+    detectors: list[str]
+    frames: dict[int, list[Box]]  # frame number in the whole input -> boxes (input pixel coordinates)
