@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 MANIFEST = "manifest.json"
 RESULT = "result.json"  # written by compose once the output is published
+AUDIO = "audio.mka"  # every audio stream of the input, stream-copied by split
 CHUNKS = "chunks"  # source chunks cut by split
 PROCESSED = "processed"  # anonymized chunks written by process
 DETECTIONS = "detections"  # per-chunk detections JSON
@@ -40,6 +41,10 @@ class JobLayout:
     @property
     def result(self) -> str:
         return self.key(RESULT)
+
+    @property
+    def audio(self) -> str:
+        return self.key(AUDIO)
 
     def chunk(self, index: int, ext: str = "mkv") -> str:
         return self.key(CHUNKS, f"{_index(index)}.{ext}")
