@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install everything this project needs on a fresh Debian machine, idempotently:
+#   Debian packages (ffmpeg), a Python virtual environment in .venv with the pinned tools,
+#   the three project packages in editable mode, and (with --cluster) the control-plane
+#   binaries for the test cluster (cached outside the repository, see scripts/build-k8s.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_cluster=0
+for a in "$@"; do case "$a" in --cluster) want_cluster=1 ;; *) echo "unknown option: $a" >&2; exit 2 ;; esac; done
+
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need_apt[*]}" >&2
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with $($PY --version)" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.faceblur-installed
+inputs=$(cat requirements-dev.txt worker/pyproject.toml testenv/pyproject.toml operator/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
+  echo "installing Python packages into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  pkgs=(-e worker -e testenv)
+  [ -f operator/pyproject.toml ] && pkgs+=(-e operator)
+  .venv/bin/python -m pip install -q -r requirements-dev.txt "${pkgs[@]}"
+  echo "$inputs" > "$stamp"
+fi
+
+if [ "$want_cluster" -eq 1 ]; then
+  bash scripts/build-k8s.sh >/dev/null
+fi

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: install what is missing, lint, type-check, test.
+# Extra arguments go to pytest (e.g. scripts/test.sh -m "not cluster" -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --cluster
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff" && ruff check . && ruff format --check .
+echo "== mypy" && mypy
+echo "== pytest"
+exec pytest "$@"
