@@ -1,0 +1,235 @@
+"""Probe: the facts of an input video, read with PyAV, exact where it matters.
+
+The frame count comes from demuxing every packet of the video stream (container
+headers often guess), the frame rate is called variable when the gaps between
+consecutive timestamps differ by more than rounding, and the rotation comes from the
+display matrix the decoder attaches to frames. Inputs that can never be processed
+(unreadable, no video stream, no frames) are refused with `InvalidInputError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import statistics
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.stream
+import av.video.stream
+
+from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.manifest import AudioStreamInfo, VideoInfo
+
+log = logging.getLogger(__name__)
+
+_NETWORK_OPTIONS = {"rw_timeout": "30000000", "reconnect": "1", "reconnect_streamed": "1"}
+
+# FFmpeg's names (as ffprobe prints them) for the AVColor* enum values; unspecified -> None.
+_COLOR_RANGES = {1: "tv", 2: "pc"}
+_COLOR_PRIMARIES = {
+    1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
+    9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213",
+}  # fmt: skip
+_COLOR_TRCS = {
+    1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+    9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
+    14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67",
+}  # fmt: skip
+_COLOR_SPACES = {
+    0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
+    9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc", 13: "chroma-derived-c",
+    14: "ictcp",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """Presentation timestamps of every frame (sorted) and which frames are keyframes."""
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]  # frame numbers (indexes into pts) of keyframe packets
+    last_duration: int  # duration of the last frame in time-base ticks (0 when unknown)
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.pts)
+
+    @property
+    def end_pts(self) -> int:
+        return self.pts[-1] + self.last_duration
+
+
+def is_variable_frame_rate(pts: Sequence[int]) -> bool:
+    """True when frame gaps vary beyond timestamp rounding (1 tick, or 2% of the typical gap)."""
+    gaps = [b - a for a, b in itertools.pairwise(pts)]
+    if len(gaps) < 2:
+        return False
+    typical = statistics.median(gaps)
+    tolerance = max(1.0, 0.02 * typical)
+    return any(abs(g - typical) > tolerance for g in gaps)
+
+
+def normalize_rotation(degrees: float) -> int:
+    """Display-matrix angle (counter-clockwise, maybe negative) -> one of 0, 90, 180, 270."""
+    return round(degrees / 90.0) * 90 % 360
+
+
+def color_name(table: dict[int, str], value: int | None) -> str | None:
+    return table.get(int(value)) if value is not None else None
+
+
+@contextmanager
+def open_media(source: str | Path) -> Iterator[av.container.InputContainer]:
+    """Open a local file or an http(s) URL for demuxing; failures become one-line errors."""
+    text = str(source)
+    is_url = "://" in text
+    if not is_url and not Path(text).is_file():
+        raise ObjectNotFoundError(f"no such file: {text}")
+    try:
+        container = av.open(text, mode="r", options=_NETWORK_OPTIONS if is_url else None, timeout=60.0)
+    except av.error.HTTPNotFoundError:
+        raise ObjectNotFoundError(f"not found: {text}") from None
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {text}: not a readable media file ({_reason(exc)})") from None
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
+    """The first real video stream (cover art is not video)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    kinds = ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "none"
+    raise InvalidInputError(f"{name} has no video stream (streams: {kinds})")
+
+
+def scan_video(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str
+) -> tuple[FrameTimes, int]:
+    """Demux every packet of the stream, collecting timestamps and keyframes, and decode just
+    enough packets for the first frame: it proves the stream decodes and carries the rotation."""
+    entries: list[tuple[int, bool]] = []
+    durations: dict[int, int] = {}
+    rotation: int | None = None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the flush packet at the end
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                raise InvalidInputError(f"{name}: video packets carry no timestamps; remux it to MP4 or MKV")
+            entries.append((stamp, packet.is_keyframe))
+            durations[stamp] = packet.duration or 0
+            if rotation is None:
+                rotation = _rotation_of_first(stream.decode(packet))
+        if rotation is None and entries:
+            rotation = _rotation_of_first(stream.decode(None))
+    except av.error.FFmpegError as exc:
+        raise InvalidInputError(
+            f"cannot read {name}: damaged after {len(entries)} frames ({_reason(exc)})"
+        ) from None
+    if not entries:
+        raise InvalidInputError(f"{name} has a video stream but no frames")
+    if rotation is None:
+        raise InvalidInputError(f"{name}: the video stream has packets but no frame decodes")
+    entries.sort()
+    pts = tuple(p for p, _ in entries)
+    if len(set(pts)) != len(pts):
+        raise InvalidInputError(f"{name}: several video frames share one timestamp; the file is damaged")
+    keyframes = tuple(n for n, (_, key) in enumerate(entries) if key)
+    last = durations.get(pts[-1], 0)
+    if last <= 0 and len(pts) > 1:
+        last = int(statistics.median(b - a for a, b in itertools.pairwise(pts)))
+    return FrameTimes(pts, keyframes, last), rotation
+
+
+def _rotation_of_first(frames: Sequence[av.VideoFrame]) -> int | None:
+    return normalize_rotation(frames[0].rotation) if frames else None
+
+
+def probe(source: str | Path, *, display_name: str | None = None) -> VideoInfo:
+    """All facts of a local file or http(s) URL as a `VideoInfo`."""
+    info, _ = probe_with_frames(source, display_name=display_name)
+    return info
+
+
+def probe_with_frames(source: str | Path, *, display_name: str | None = None) -> tuple[VideoInfo, FrameTimes]:
+    """`probe` plus every frame's timestamp and the keyframes, which split needs for cutting."""
+    name = display_name or str(source)
+    with open_media(source) as container:
+        stream = video_stream(container, name)
+        times, rotation = scan_video(container, stream, name)
+        info = _video_info(container, stream, times, rotation, source)
+    log.info(
+        "probed %s: %dx%d, %d frames, %.2fs", name, info.width, info.height, info.frame_count, info.duration_s
+    )
+    return info, times
+
+
+def _video_info(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    times: FrameTimes,
+    rotation: int,
+    source: str | Path,
+) -> VideoInfo:
+    ctx = stream.codec_context
+    time_base = Fraction(stream.time_base or Fraction(1, 90000))
+    local = "://" not in str(source)
+    return VideoInfo(
+        container=container.format.name,
+        codec=ctx.name,
+        width=ctx.width,
+        height=ctx.height,
+        pix_fmt=ctx.pix_fmt,
+        time_base=f"{time_base.numerator}/{time_base.denominator}",
+        avg_frame_rate=_rate(stream.average_rate),
+        nominal_frame_rate=_rate(stream.base_rate),
+        variable_frame_rate=is_variable_frame_rate(times.pts),
+        frame_count=times.frame_count,
+        duration_s=float((times.end_pts - times.pts[0]) * time_base),
+        start_pts=times.pts[0],
+        rotation=rotation,
+        color_range=color_name(_COLOR_RANGES, ctx.color_range),
+        color_space=color_name(_COLOR_SPACES, ctx.colorspace),
+        color_primaries=color_name(_COLOR_PRIMARIES, ctx.color_primaries),
+        color_trc=color_name(_COLOR_TRCS, ctx.color_trc),
+        bit_rate=stream.bit_rate or container.bit_rate or None,
+        size_bytes=os.path.getsize(source) if local else (container.size or None),
+        keyframes=len(times.keyframes),
+        audio=[_audio_info(s) for s in container.streams.audio],
+        tags={str(k): str(v) for k, v in container.metadata.items()},
+    )
+
+
+def _audio_info(stream: av.audio.stream.AudioStream) -> AudioStreamInfo:
+    language = stream.metadata.get("language")
+    return AudioStreamInfo(
+        index=stream.index,
+        codec=stream.codec_context.name,
+        sample_rate=stream.sample_rate or None,
+        channels=stream.codec_context.channels or None,
+        language=language if language and language != "und" else None,
+    )
+
+
+def _rate(rate: Fraction | None) -> str | None:
+    if not rate:
+        return None
+    return f"{rate.numerator}/{rate.denominator}"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, av.error.FFmpegError) and exc.strerror:
+        return str(exc.strerror)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
