@@ -77,10 +77,18 @@ class Chunk(_Doc):
     first_pts: int  # in the video stream's time base
     last_pts: int
     key: str  # object key of the chunk's video
+    # Every frame's exact pts as runs (first pts, gap, count), in presentation order: one
+    # run for constant frame rate. Matroska keeps only milliseconds, so compose restores
+    # exact timestamps from here. Empty in documents written before it existed.
+    pts_runs: list[tuple[int, int, int]] = []
 
     @property
     def frame_count(self) -> int:
         return self.last_frame - self.first_frame + 1
+
+    def frame_pts(self) -> list[int]:
+        """Every frame's pts in presentation order, expanded from `pts_runs` (empty when unknown)."""
+        return [first + gap * k for first, gap, count in self.pts_runs for k in range(count)]
 
 
 class Manifest(_Doc):
@@ -142,3 +150,6 @@ class ChunkDetections(_Doc):
     last_frame: int
     detectors: list[str]
     frames: dict[int, list[Box]]  # frame number in the whole input -> boxes (input pixel coordinates)
+    # detected boxes of the neighbouring chunks' frames that smoothing looked at, so that
+    # a later `merge` pass recomputes this chunk exactly as a run with both detectors would
+    neighbour_frames: dict[int, list[Box]] = {}

@@ -1,0 +1,126 @@
+"""Helpers for DETECT's tests: real face images, a fake-but-real SCRFD graph, chunked jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from faceblur.layout import JobLayout
+from faceblur.manifest import Chunk, Manifest, SplitMode
+from faceblur.storage import LocalStore
+
+SCRFD_STRIDES = (8, 16, 32)
+SCRFD_ANCHORS = 2
+SCRFD_BRIGHT_STRIDE = 32  # only this stride reports faces
+
+
+def insightface_image(name: str) -> np.ndarray:
+    import insightface
+
+    path = Path(insightface.__file__).parent / "data" / "images" / name
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return image
+
+
+def astronaut_bgr() -> np.ndarray:
+    import skimage.data
+
+    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def write_scrfd_like_onnx(path: Path) -> Path:
+    """An ONNX graph with SCRFD's interface (one input, 9 outputs: 3 strides x score, box, landmarks).
+
+    It "detects" bright squares: the score of each stride-32 cell is the mean of the
+    normalised input over that cell, and every cell's box is the cell itself, so a white
+    32x32 square aligned to the grid is found exactly where it is. Strides 8 and 16 never fire.
+    """
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    outputs: dict[str, list[str]] = {"score": [], "bbox": [], "kps": []}
+
+    def const(name: str, values: list[float] | list[int], dims: list[int], dtype: int = TensorProto.FLOAT) -> str:
+        inits.append(helper.make_tensor(name, dtype, dims, values))
+        return name
+
+    def per_anchor(name: str, source: str, channels: int) -> str:
+        """(1,C,h,w) -> (h*w*anchors, C), cell-major as insightface's anchor centres are."""
+        nodes.append(helper.make_node("Transpose", [source], [f"{name}_t"], perm=[0, 2, 3, 1]))
+        nodes.append(helper.make_node("Reshape", [f"{name}_t", const(f"{name}_s1", [-1, 1, channels], [3], TensorProto.INT64)], [f"{name}_r"]))
+        nodes.append(helper.make_node("Concat", [f"{name}_r"] * SCRFD_ANCHORS, [f"{name}_c"], axis=1))
+        nodes.append(helper.make_node("Reshape", [f"{name}_c", const(f"{name}_s2", [-1, channels], [2], TensorProto.INT64)], [name]))
+        return name
+
+    for stride in SCRFD_STRIDES:
+        s = str(stride)
+        nodes.append(helper.make_node("AveragePool", ["input.1"], [f"pool{s}"], kernel_shape=[stride, stride], strides=[stride, stride]))
+        nodes.append(helper.make_node("ReduceMean", [f"pool{s}"], [f"mean{s}"], axes=[1], keepdims=1))
+        gain, bias = (1.0, 0.0) if stride == SCRFD_BRIGHT_STRIDE else (0.0, -1.0)
+        nodes.append(helper.make_node("Mul", [f"mean{s}", const(f"gain{s}", [gain], [1])], [f"gained{s}"]))
+        nodes.append(helper.make_node("Add", [f"gained{s}", const(f"bias{s}", [bias], [1])], [f"scoremap{s}"]))
+        nodes.append(helper.make_node("Mul", [f"mean{s}", const(f"zero{s}", [0.0], [1])], [f"zeros{s}"]))
+        nodes.append(helper.make_node("Concat", [f"zeros{s}"] * 4, [f"zeros4_{s}"], axis=1))
+        # distances (left, top, right, bottom) in strides from the anchor at the cell's top-left corner
+        nodes.append(helper.make_node("Add", [f"zeros4_{s}", const(f"dist{s}", [0.0, 0.0, 1.0, 1.0], [1, 4, 1, 1])], [f"distmap{s}"]))
+        nodes.append(helper.make_node("Concat", [f"zeros{s}"] * 10, [f"kpsmap{s}"], axis=1))
+        outputs["score"].append(per_anchor(f"score_{s}", f"scoremap{s}", 1))
+        outputs["bbox"].append(per_anchor(f"bbox_{s}", f"distmap{s}", 4))
+        outputs["kps"].append(per_anchor(f"kps_{s}", f"kpsmap{s}", 10))
+
+    names = outputs["score"] + outputs["bbox"] + outputs["kps"]
+    widths = [1] * 3 + [4] * 3 + [10] * 3
+    graph = helper.make_graph(
+        nodes,
+        "scrfd_like",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "height", "width"])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [f"n_{n}", w]) for n, w in zip(names, widths, strict=True)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def make_job(source: Path, root: Path, chunk_sizes: list[int]) -> tuple[LocalStore, JobLayout, Manifest]:
+    """A job folder as split would leave it: lossless chunks of the given frame counts, and a manifest.
+
+    Chunks are re-encoded losslessly, so every split of a video decodes to the same pixels.
+    """
+    from faceblur.codec import ChunkEncoder, decode_frames, stream_facts
+    from faceblur.probe import probe
+
+    info = probe(source)
+    assert sum(chunk_sizes) == info.frame_count, (chunk_sizes, info.frame_count)
+    store = LocalStore(root)
+    layout = JobLayout("job")
+    facts = stream_facts(source)
+    frames = list(decode_frames(source))
+    chunks, first = [], 0
+    for index, size in enumerate(chunk_sizes):
+        part = frames[first : first + size]
+        path = root / layout.chunk(index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with ChunkEncoder(path, facts, crf=0, preset="ultrafast") as encoder:
+            for frame in part:
+                encoder.encode(frame)
+        chunks.append(
+            Chunk(
+                index=index,
+                first_frame=first,
+                last_frame=first + size - 1,
+                first_pts=int(part[0].pts),
+                last_pts=int(part[-1].pts),
+                key=layout.chunk(index),
+            )
+        )
+        first += size
+    manifest = Manifest(input=str(source), split_mode=SplitMode.REENCODE, video=info, chunks=chunks)
+    store.put_bytes(layout.manifest, manifest.to_json())
+    return store, layout, manifest

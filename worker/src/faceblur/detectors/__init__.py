@@ -1,0 +1,79 @@
+"""Face detectors: one protocol, CenterFace and SCRFD behind it, and their union.
+
+`build_detector` turns the user's `DetectorSpec`s into ready detectors: it resolves
+model files, picks execution providers and fails early, with a ModelError, on a model
+that cannot be used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faceblur.detectors.base import Boxes, FaceDetector, Image, empty_boxes
+from faceblur.detectors.centerface import CenterFaceDetector
+from faceblur.detectors.scrfd import ScrfdDetector
+from faceblur.detectors.union import UnionDetector
+from faceblur.errors import ModelError
+from faceblur.models import dynamic_centerface_path, resolve_model
+from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
+from faceblur.providers import available_providers, choose_providers, create_session
+
+__all__ = [
+    "Boxes",
+    "CenterFaceDetector",
+    "FaceDetector",
+    "Image",
+    "ScrfdDetector",
+    "UnionDetector",
+    "build_detector",
+    "detector_names",
+    "empty_boxes",
+]
+
+
+def detector_names(specs: Sequence[DetectorSpec]) -> list[str]:
+    """Names that tell the specs apart: the detector's name, numbered when it repeats."""
+    names: list[str] = []
+    for spec in specs:
+        count = sum(1 for s in specs[: len(names)] if s.name == spec.name)
+        names.append(spec.name.value if count == 0 else f"{spec.name.value}-{count + 1}")
+    return names
+
+
+def build_detector(
+    specs: Sequence[DetectorSpec], provider: ExecutionProvider, threads: int | None
+) -> UnionDetector:
+    if not specs:
+        raise ModelError("no detector configured")
+    return UnionDetector(
+        [
+            _build_one(spec, name, provider, threads)
+            for spec, name in zip(specs, detector_names(specs), strict=True)
+        ]
+    )
+
+
+def _build_one(
+    spec: DetectorSpec, name: str, provider: ExecutionProvider, threads: int | None
+) -> FaceDetector:
+    if spec.thresh is not None and not 0.0 <= spec.thresh <= 1.0:
+        raise ModelError(f"detector threshold must be within 0..1, got {spec.thresh}")
+    if spec.name is DetectorName.CENTERFACE:
+        source = resolve_model(spec.model) if spec.model else None
+        session = create_session(dynamic_centerface_path(source), provider, threads)
+        return CenterFaceDetector(
+            session,
+            threshold=spec.thresh if spec.thresh is not None else CenterFaceDetector.default_threshold,
+            scale=spec.scale,
+            name=name,
+        )
+    if not spec.model:
+        raise ModelError("the scrfd detector needs --model PATH_OR_URL (an insightface SCRFD .onnx file)")
+    return ScrfdDetector(
+        resolve_model(spec.model),
+        choose_providers(provider, available_providers()),
+        threads,
+        threshold=spec.thresh if spec.thresh is not None else ScrfdDetector.default_threshold,
+        scale=spec.scale,
+        name=name,
+    )

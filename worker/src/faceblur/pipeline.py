@@ -1,0 +1,96 @@
+"""Run stages in threads connected by bounded channels, so decode, inference and encode overlap.
+
+The heavy parts (PyAV, onnxruntime, OpenCV) release the GIL, so threads are enough.
+A failure in any stage aborts every channel: no stage is left blocked on a full or
+empty queue, and the first error is raised in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_POLL_S = 0.1
+
+
+class AbortedError(Exception):
+    """Another stage failed: this one stops quietly."""
+
+
+class _End:
+    pass
+
+
+_END = _End()
+
+
+class Channel(Generic[T]):
+    def __init__(self, capacity: int) -> None:
+        self._queue: queue.Queue[T | _End] = queue.Queue(maxsize=max(1, capacity))
+        self._aborted = threading.Event()
+
+    def put(self, item: T) -> None:
+        self._put(item)
+
+    def close(self) -> None:
+        self._put(_END)
+
+    def abort(self) -> None:
+        self._aborted.set()
+
+    def _put(self, item: T | _End) -> None:
+        while True:
+            if self._aborted.is_set():
+                raise AbortedError
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            if self._aborted.is_set():
+                raise AbortedError
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if isinstance(item, _End):
+                return
+            yield item
+
+
+def run_stages(stages: list[Callable[[], None]], channels: list[Channel[object]]) -> None:
+    """Run all stages but the last in threads and the last in this thread; re-raise the first error."""
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def guarded(stage: Callable[[], None]) -> None:
+        try:
+            stage()
+        except AbortedError:
+            pass
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+            for channel in channels:
+                channel.abort()
+
+    threads = [threading.Thread(target=guarded, args=(stage,), daemon=True) for stage in stages[:-1]]
+    for thread in threads:
+        thread.start()
+    try:
+        guarded(stages[-1])
+    finally:
+        if errors:
+            for channel in channels:
+                channel.abort()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,370 @@
+"""Process one chunk of a job: detect, smooth, anonymize, encode, publish.
+
+A chunk worker needs no coordination with its neighbours: it also decodes and detects
+the few frames of the neighbouring chunks that smoothing looks at (the halo), so every
+chunk comes out exactly as a single run over the whole video would make it.
+
+Work is pipelined in threads (decode -> detect in batches -> smooth, anonymize and
+encode). Outputs go to a temporary folder and are published in a fixed order:
+detections, debug chunk, processed chunk, then the chunk result, whose presence means
+"this index is done". A crash at any point leaves no result, so the index is redone.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from faceblur.anonymize import MaskStyle, anonymize, anonymize_i420
+from faceblur.codec import (
+    ChunkEncoder,
+    StreamFacts,
+    decode_frames,
+    decode_tail,
+    frame_from_bgr,
+    frame_from_i420,
+    i420_planes,
+    stream_facts,
+    to_bgr,
+)
+from faceblur.detectors import Boxes, UnionDetector, build_detector
+from faceblur.drawing import draw_boxes
+from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.layout import JobLayout
+from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
+from faceblur.options import ProcessOptions
+from faceblur.orientation import boxes_to_stored, to_display
+from faceblur.pipeline import Channel, run_stages
+from faceblur.smoothing import SmoothingParams, boxes_for_frame
+from faceblur.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+RawDetections = dict[int, list[Box]]  # frame number -> detected boxes
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames to decode from one chunk file: all of it, or only its first or last `count` frames."""
+
+    chunk: Chunk
+    part: str  # "all", "head" or "tail"
+    count: int
+
+    @property
+    def frames(self) -> range:
+        if self.part == "tail":
+            return range(self.chunk.last_frame - self.count + 1, self.chunk.last_frame + 1)
+        return range(self.chunk.first_frame, self.chunk.first_frame + self.count)
+
+
+def plan_segments(chunks: Sequence[Chunk], index: int, before: int, after: int) -> list[Segment]:
+    """What to decode for chunk `index`: the halo of `before`/`after` frames around it, then itself."""
+    ordered = sorted(chunks, key=lambda c: c.first_frame)
+    position = next(i for i, c in enumerate(ordered) if c.index == index)
+    own = ordered[position]
+    segments: list[Segment] = []
+    need = before
+    for chunk in reversed(ordered[:position]):
+        if need <= 0:
+            break
+        take = min(need, chunk.frame_count)
+        segments.insert(0, Segment(chunk, "all" if take == chunk.frame_count else "tail", take))
+        need -= take
+    segments.append(Segment(own, "all", own.frame_count))
+    need = after
+    for chunk in ordered[position + 1 :]:
+        if need <= 0:
+            break
+        take = min(need, chunk.frame_count)
+        segments.append(Segment(chunk, "all" if take == chunk.frame_count else "head", take))
+        need -= take
+    return segments
+
+
+_RELEASED = np.zeros((0, 0, 3), dtype=np.uint8)
+
+
+@dataclass
+class _Work:
+    """One decoded frame on its way through the pipeline."""
+
+    number: int  # frame number in the whole input
+    frame: av.VideoFrame | None  # kept only for the chunk's own frames
+    detect_image: np.ndarray  # display orientation, BGR; dropped once detected
+    boxes: list[Box] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Own:
+    number: int
+    frame: av.VideoFrame
+
+
+@dataclass
+class _Outcome:
+    final: dict[int, list[Box]] = field(default_factory=dict)
+    raw: RawDetections = field(default_factory=dict)
+    frames_done: int = 0
+
+
+def process_chunk(
+    store: ObjectStore,
+    layout: JobLayout,
+    index: int,
+    options: ProcessOptions,
+    progress: Progress | None = None,
+) -> ChunkResult:
+    started = time.monotonic()
+    manifest = read_manifest(store, layout)
+    chunk = _chunk(manifest, index)
+    result_key = layout.chunk_result(index)
+    if not (options.force or options.merge) and store.exists(result_key):
+        log.info("chunk %d is already done: nothing to do", index)
+        return ChunkResult.model_validate_json(store.get_bytes(result_key))
+    previous = _previous_detections(store, layout, index) if options.merge else None
+    detector = build_detector(options.detectors, options.execution_provider, options.threads)
+    params = SmoothingParams.for_window(options.look_back, options.look_ahead)
+    segments = plan_segments(manifest.chunks, index, params.horizon_before, params.horizon_after)
+    names = _merged_names(previous, detector.names)
+
+    with tempfile.TemporaryDirectory(prefix=f"faceblur-{index:06d}-") as tmp_name:
+        tmp = Path(tmp_name)
+        files = _download_chunks(store, segments, tmp)
+        outcome = _run(segments, files, chunk, manifest, detector, previous, params, options, tmp, progress)
+        detections = ChunkDetections(
+            index=index,
+            first_frame=chunk.first_frame,
+            last_frame=chunk.last_frame,
+            detectors=names,
+            frames=outcome.final,
+            neighbour_frames={
+                n: boxes
+                for n, boxes in outcome.raw.items()
+                if boxes and not chunk.first_frame <= n <= chunk.last_frame
+            },
+        )
+        result = ChunkResult(
+            index=index,
+            frames=chunk.frame_count,
+            faces=sum(len(boxes) for boxes in outcome.final.values()),
+            detected_faces=sum(
+                len(outcome.raw.get(n, ())) for n in range(chunk.first_frame, chunk.last_frame + 1)
+            ),
+            frames_with_faces=len(outcome.final),
+            detectors=names,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        if options.force or options.merge:
+            store.delete(result_key)  # the index is not done while its objects are replaced
+        store.put_bytes(layout.detections(index), detections.to_json(), "application/json")
+        if options.debug:
+            store.upload(tmp / "debug.mkv", layout.debug_chunk(index), "video/x-matroska")
+        store.upload(tmp / "processed.mkv", layout.processed(index), "video/x-matroska")
+        store.put_bytes(result_key, result.to_json(), "application/json")
+    log.info(
+        "chunk %d: %d frames, %d faces covered (%d detected) in %.1fs",
+        index, result.frames, result.faces, result.detected_faces, result.seconds,
+    )  # fmt: skip
+    return result
+
+
+def read_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
+    try:
+        data = store.get_bytes(layout.manifest)
+    except ObjectNotFoundError as exc:
+        raise InvalidInputError(f"no manifest at {layout.manifest}: run split first") from exc
+    try:
+        return Manifest.model_validate_json(data)
+    except ValueError as exc:
+        raise InvalidInputError(f"unreadable manifest {layout.manifest}: {str(exc).splitlines()[0]}") from exc
+
+
+def _chunk(manifest: Manifest, index: int) -> Chunk:
+    for chunk in manifest.chunks:
+        if chunk.index == index:
+            return chunk
+    raise InvalidInputError(f"chunk index {index} out of range: the job has {len(manifest.chunks)} chunks")
+
+
+def _previous_detections(store: ObjectStore, layout: JobLayout, index: int) -> ChunkDetections | None:
+    key = layout.detections(index)
+    if not store.exists(key):
+        log.warning("merge: chunk %d has no detections yet: processing it from scratch", index)
+        return None
+    return ChunkDetections.model_validate_json(store.get_bytes(key))
+
+
+def _merged_names(previous: ChunkDetections | None, current: list[str]) -> list[str]:
+    earlier = previous.detectors if previous else []
+    return [*earlier, *(name for name in current if name not in earlier)]
+
+
+def _download_chunks(store: ObjectStore, segments: Sequence[Segment], tmp: Path) -> dict[int, Path]:
+    files = {}
+    for segment in segments:
+        path = tmp / f"chunk-{segment.chunk.index:06d}{Path(segment.chunk.key).suffix or '.mkv'}"
+        store.download(segment.chunk.key, path)
+        files[segment.chunk.index] = path
+    return files
+
+
+def _run(
+    segments: Sequence[Segment],
+    files: Mapping[int, Path],
+    chunk: Chunk,
+    manifest: Manifest,
+    detector: UnionDetector,
+    previous: ChunkDetections | None,
+    params: SmoothingParams,
+    options: ProcessOptions,
+    tmp: Path,
+    progress: Progress | None,
+) -> _Outcome:
+    facts = stream_facts(files[chunk.index])
+    rotation = manifest.video.rotation
+    batch_size = max(1, options.batch_size)
+    decoded: Channel[_Work] = Channel(2 * batch_size)
+    detected: Channel[_Work] = Channel(2 * batch_size)
+    outcome = _Outcome()
+    replaced = set(detector.names)
+    earlier = _earlier_raw(previous, replaced)
+
+    def decode() -> None:
+        for segment in segments:
+            own = segment.chunk.index == chunk.index
+            for number, frame in _numbered(segment, files):
+                decoded.put(_Work(number, frame if own else None, to_display(to_bgr(frame), rotation)))
+        decoded.close()
+
+    def detect() -> None:
+        for batch in _batches(decoded, batch_size):
+            found = detector.detect_each([work.detect_image for work in batch])
+            for work, per_detector in zip(batch, found, strict=True):
+                work.boxes = earlier.get(work.number, []) + _to_boxes(per_detector, rotation, facts)
+                work.detect_image = _RELEASED
+                detected.put(work)
+        detected.close()
+
+    def render() -> None:
+        with contextlib.ExitStack() as encoders:
+            encoder = encoders.enter_context(
+                ChunkEncoder(tmp / "processed.mkv", facts, options.crf, options.preset)
+            )
+            debug = None
+            if options.debug:
+                debug = encoders.enter_context(
+                    ChunkEncoder(tmp / "debug.mkv", facts, options.crf, options.preset)
+                )
+            for work in _finalised(detected, outcome.raw, params):
+                boxes = boxes_for_frame(outcome.raw, work.number, params)
+                if boxes:
+                    outcome.final[work.number] = boxes
+                frame = _anonymized(work.frame, boxes, options, facts)
+                encoder.encode(frame)
+                if debug is not None:
+                    debug.encode(_debug_frame(frame, boxes))
+                outcome.frames_done += 1
+                if progress is not None:
+                    progress(1)
+
+    run_stages([decode, detect, render], [decoded, detected])  # type: ignore[list-item]
+    return outcome
+
+
+def _numbered(segment: Segment, files: Mapping[int, Path]) -> Iterator[tuple[int, av.VideoFrame]]:
+    """The segment's frames with their frame numbers; a chunk that decodes to another count is refused."""
+    path = files[segment.chunk.index]
+    if segment.part == "tail":
+        frames: Iterable[av.VideoFrame] = decode_tail(path, segment.count, segment.chunk.frame_count)
+    else:
+        frames = decode_frames(path, limit=segment.count if segment.part == "head" else None)
+    count = 0
+    for number, frame in zip(segment.frames, frames, strict=False):
+        count += 1
+        yield number, frame
+    if segment.part == "all":
+        count += sum(1 for _ in frames)  # anything left over is also a mismatch
+    if count != segment.count:
+        raise InvalidInputError(
+            f"chunk {segment.chunk.index} ({path.name}) does not decode to the manifest's "
+            f"{segment.chunk.frame_count} frames"
+        )
+
+
+def _batches(works: Channel[_Work], size: int) -> Iterator[list[_Work]]:
+    batch: list[_Work] = []
+    for work in works:
+        batch.append(work)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _finalised(works: Channel[_Work], raw: RawDetections, params: SmoothingParams) -> Iterator[_Own]:
+    """The chunk's own frames, each once the detections its smoothing needs are known."""
+    pending: collections.deque[_Own] = collections.deque()
+    for work in works:
+        raw[work.number] = work.boxes
+        if work.frame is not None:
+            pending.append(_Own(work.number, work.frame))
+        while pending and pending[0].number + params.horizon_after <= work.number:
+            yield pending.popleft()
+    yield from pending
+
+
+def _earlier_raw(previous: ChunkDetections | None, replaced: set[str]) -> RawDetections:
+    """Detections of an earlier pass to merge with, minus those of detectors run again now."""
+    if previous is None:
+        return {}
+    merged: RawDetections = {}
+    for number, boxes in [*previous.frames.items(), *previous.neighbour_frames.items()]:
+        kept = [b for b in boxes if b.source is BoxSource.DETECTED and b.detector not in replaced]
+        if kept:
+            merged[number] = kept
+    return merged
+
+
+def _to_boxes(per_detector: Mapping[str, Boxes], rotation: int, facts: StreamFacts) -> list[Box]:
+    boxes = []
+    for name, found in per_detector.items():
+        stored = boxes_to_stored(found, rotation, facts.width, facts.height)
+        for x1, y1, x2, y2, score in stored.tolist():
+            boxes.append(Box(x1=x1, y1=y1, x2=x2, y2=y2, score=score, detector=name))
+    return boxes
+
+
+def _anonymized(
+    frame: av.VideoFrame, boxes: Sequence[Box], options: ProcessOptions, facts: StreamFacts
+) -> av.VideoFrame:
+    if not boxes:
+        return frame
+    style = MaskStyle(options.replacewith, options.mask_shape, options.mask_scale)
+    coords = [(b.x1, b.y1, b.x2, b.y2) for b in boxes]
+    if options.draw_scores or facts.width % 2 or facts.height % 2:
+        image = to_bgr(frame)
+        anonymize(image, coords, style)
+        if options.draw_scores:
+            draw_boxes(image, boxes)
+        return frame_from_bgr(image, frame)
+    planes = i420_planes(frame)
+    anonymize_i420(planes, facts.width, facts.height, coords, style, facts.full_range)
+    return frame_from_i420(planes, frame)
+
+
+def _debug_frame(frame: av.VideoFrame, boxes: Sequence[Box]) -> av.VideoFrame:
+    image = to_bgr(frame)
+    draw_boxes(image, boxes)
+    return frame_from_bgr(image, frame)

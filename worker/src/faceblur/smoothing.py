@@ -1,0 +1,86 @@
+"""Temporal smoothing: which boxes cover a frame, given the detections around it.
+
+A face detected in frame f also covers frames f - look_ahead .. f + look_back (carried
+boxes), so a face the detector misses for a few frames stays covered; where the tracker
+links a face's boxes across a short gap, the gap gets interpolated boxes that follow the
+motion instead. `boxes_for_frame` depends only on detections within
+`horizon_before`/`horizon_after` frames of its frame: a chunk worker that also detects
+that many frames of its neighbours computes exactly what a whole-video run would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from faceblur.manifest import Box, BoxSource
+from faceblur.tracking import Detections, best_overlap, interpolated_boxes
+
+DEFAULT_IOU_THRESHOLD = 0.3
+
+
+@dataclass(frozen=True)
+class SmoothingParams:
+    look_back: int = 10  # frames after a detection it still covers
+    look_ahead: int = 5  # frames before a detection it already covers
+    max_gap: int = 9  # longest run of missed frames the tracker interpolates through
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if min(self.look_back, self.look_ahead, self.max_gap) < 0:
+            raise ValueError("look_back, look_ahead and max_gap must not be negative")
+
+    @classmethod
+    def for_window(cls, look_back: int, look_ahead: int) -> SmoothingParams:
+        """Tracker gap tied to the carry window so the detection horizon stays the carry window."""
+        return cls(look_back=look_back, look_ahead=look_ahead, max_gap=max(look_back, look_ahead, 1) - 1)
+
+    @property
+    def horizon_before(self) -> int:
+        return max(self.look_back, self.max_gap + 1 if self.max_gap else 0)
+
+    @property
+    def horizon_after(self) -> int:
+        return max(self.look_ahead, self.max_gap + 1 if self.max_gap else 0)
+
+
+def boxes_for_frame(detections: Detections, frame: int, params: SmoothingParams) -> list[Box]:
+    """Detected boxes, then interpolated ones, then carried ones not already covered.
+
+    A carried or interpolated box is dropped when a box of the same detector kept before
+    it overlaps it (IoU >= threshold); carried boxes are tried nearest frame first.
+    """
+    kept = list(detections.get(frame, ()))
+    threshold = params.iou_threshold
+    if params.max_gap:
+        for box in interpolated_boxes(detections, frame, params.max_gap, threshold):
+            if best_overlap(box, kept, threshold) is None:
+                kept.append(box)
+    for source_frame in _by_distance(frame, params.look_back, params.look_ahead):
+        for box in detections.get(source_frame, ()):
+            if best_overlap(box, kept, threshold) is None:
+                kept.append(box.model_copy(update={"source": BoxSource.CARRIED}))
+    return kept
+
+
+def smooth(detections: Detections, frames: Iterable[int], params: SmoothingParams) -> dict[int, list[Box]]:
+    """boxes_for_frame for several frames; frames left without any box are omitted."""
+    result = {}
+    for frame in frames:
+        boxes = boxes_for_frame(detections, frame, params)
+        if boxes:
+            result[frame] = boxes
+    return result
+
+
+def _by_distance(frame: int, look_back: int, look_ahead: int) -> list[int]:
+    """Frames whose detections may be carried into `frame`, nearest first, earlier before later."""
+    earlier = [frame - d for d in range(1, look_back + 1)]
+    later = [frame + d for d in range(1, look_ahead + 1)]
+    order = []
+    for d in range(max(look_back, look_ahead)):
+        if d < len(earlier):
+            order.append(earlier[d])
+        if d < len(later):
+            order.append(later[d])
+    return order
