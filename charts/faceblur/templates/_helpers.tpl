@@ -126,8 +126,8 @@ Returned as a JSON list; use with fromJsonArray.
 
 {{/* The credentials Secret jobs use by default: the value, else the chart's MinIO Secret. */}}
 {{- define "faceblur.defaultCredentialsSecret" -}}
-{{- if .Values.defaults.storage.credentialsSecret }}
-{{- .Values.defaults.storage.credentialsSecret }}
+{{- if .Values.defaults.storage.credentialsSecret.name }}
+{{- .Values.defaults.storage.credentialsSecret.name }}
 {{- else if .Values.minio.enabled }}
 {{- include "faceblur.minioSecretName" . }}
 {{- end }}
@@ -136,4 +136,28 @@ Returned as a JSON list; use with fromJsonArray.
 {{/* Path inside the operator container of the defaults file (FACEBLUR_DEFAULTS). */}}
 {{- define "faceblur.defaultsPath" -}}
 /etc/faceblur/defaults.yaml
+{{- end }}
+
+{{/*
+A map without its empty leaves ("" and null) and without maps and lists left empty, as JSON (use
+with fromJson): the defaults file then holds only what is set, so the operator can read it as a
+partial FaceBlurJob spec. false and 0 are values, not absences, and are kept.
+*/}}
+{{- define "faceblur.pruned" -}}
+{{- $out := dict }}
+{{- range $key, $value := . }}
+{{- if kindIs "map" $value }}
+{{- $inner := include "faceblur.pruned" $value | fromJson }}
+{{- if $inner }}
+{{- $_ := set $out $key $inner }}
+{{- end }}
+{{- else if kindIs "slice" $value }}
+{{- if $value }}
+{{- $_ := set $out $key $value }}
+{{- end }}
+{{- else if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- $_ := set $out $key $value }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
 {{- end }}
