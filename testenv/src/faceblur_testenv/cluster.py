@@ -1,0 +1,396 @@
+"""A real Kubernetes control plane on loopback for tests: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, plus the local pod runner standing in for kubelets.
+
+Everything lives in one work folder (certificates, etcd data, kubeconfigs, one log per component, pod
+logs), listens on 127.0.0.1 on free ports, and is stopped process group by process group.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import urllib3
+
+from faceblur_testenv import pki
+from faceblur_testenv.binaries import ensure_binaries
+from faceblur_testenv.kubeapi import ApiError, Credentials, KubeApi
+from faceblur_testenv.kubeconfig import kubeconfig_document, write_kubeconfig
+from faceblur_testenv.nodes import NodeSpec, default_nodes, has_not_ready_taint, parse_node_list
+from faceblur_testenv.podrecords import PodRun, pod_log_text, read_runs
+from faceblur_testenv.processes import ManagedProcess, free_ports
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+log = logging.getLogger(__name__)
+
+SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+START_ATTEMPTS = 3  # ports are chosen free, but another process may take one before we bind it
+START_TIMEOUT_S = float(os.environ.get("FACEBLUR_TESTENV_START_TIMEOUT", "120"))
+API_SERVER_SANS = [
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+]
+
+IDENTITIES = {
+    "admin": pki.ClientIdentity("faceblur-admin", ("system:masters",)),
+    "controller-manager": pki.ClientIdentity("system:kube-controller-manager"),
+    "scheduler": pki.ClientIdentity("system:kube-scheduler"),
+    # The runner speaks for several nodes from one process, so it is an administrator, not system:node:*.
+    "podrunner": pki.ClientIdentity("faceblur-testenv-podrunner", ("system:masters",)),
+}
+
+
+class ClusterError(RuntimeError):
+    """The control plane did not start, or a command against it failed."""
+
+
+class CommandFailed(subprocess.CalledProcessError):
+    """kubectl or helm exited non-zero; the message carries its stderr."""
+
+    def __str__(self) -> str:
+        return f"{' '.join(map(str, self.cmd))} exited {self.returncode}: {(self.stderr or '').strip()}"
+
+
+class TestCluster:
+    """Start, use and stop one throw-away cluster; see the module docstring."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(
+        self,
+        workdir: Path,
+        nodes: Sequence[NodeSpec] | None = None,
+        binaries: Path | None = None,
+        pod_runner: bool = True,
+    ):
+        self.workdir = Path(workdir).resolve()
+        env_nodes = os.environ.get("FACEBLUR_TESTENV_NODES")
+        self.nodes: tuple[NodeSpec, ...] = tuple(
+            nodes or (parse_node_list(env_nodes) if env_nodes else default_nodes())
+        )
+        self._binaries = binaries
+        self._with_pod_runner = pod_runner
+        self._components: list[ManagedProcess] = []
+        self._api: KubeApi | None = None
+        self.bin_dir: Path | None = None
+        self.server = ""
+        self.startup_seconds: float | None = None
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.runner_root = self.workdir / "podrunner"
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.bin_dir = self._binaries or ensure_binaries()
+        built = time.monotonic()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start_control_plane(self.bin_dir)
+                self._wait_control_plane()
+                if self._with_pod_runner:
+                    self._start_pod_runner()
+                    self._wait("nodes Ready and schedulable", self._nodes_ready)
+                break
+            except ClusterError as exc:
+                self.stop()
+                if attempt == START_ATTEMPTS or "address already in use" not in str(exc):
+                    raise
+                log.warning("a port chosen free was taken meanwhile; starting again (%s)", exc)
+                shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
+            except BaseException:
+                self.stop()
+                raise
+        self.startup_seconds = time.monotonic() - built
+        message = (
+            f"faceblur-testenv: cluster up in {self.startup_seconds:.1f}s at {self.server} "
+            f"({len(self.nodes)} nodes; binaries located in {built - started:.1f}s; workdir {self.workdir})"
+        )
+        log.info(message)
+        print(message, file=sys.stderr)
+
+    def stop(self) -> None:
+        """Stop what this cluster started, newest first (pod runner, scheduler, ..., etcd)."""
+        for component in reversed(self._components):
+            component.stop()
+        self._components.clear()
+
+    def __enter__(self) -> TestCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- what tests use --------------------------------------------------------------------------
+
+    @property
+    def api(self) -> KubeApi:
+        """The small REST client (admin); `api_client()` gives the official Python client."""
+        if self._api is None:
+            raise ClusterError("cluster not started")
+        return self._api
+
+    def api_client(self) -> ApiClient:
+        from kubernetes import config
+
+        new_client = config.new_client_from_config
+        client: ApiClient = new_client(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return client
+
+    def env(self) -> dict[str, str]:
+        """Variables for a subprocess using this cluster (KUBECONFIG, PATH with kubectl and helm)."""
+        path = os.environ.get("PATH", "")
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{self.bin_dir}{os.pathsep}{path}" if self.bin_dir else path,
+            "HELM_CACHE_HOME": str(self.workdir / "helm" / "cache"),
+            "HELM_CONFIG_HOME": str(self.workdir / "helm" / "config"),
+            "HELM_DATA_HOME": str(self.workdir / "helm" / "data"),
+        }
+
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return self._tool("kubectl", ["--kubeconfig", str(self.kubeconfig), *args], check, input, timeout)
+
+    def helm(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return self._tool("helm", ["--kubeconfig", str(self.kubeconfig), *args], check, input, timeout)
+
+    def pod_log(self, namespace: str, name: str) -> str:
+        """stdout+stderr of the latest pod of that name run by the pod runner (kept after deletion)."""
+        return pod_log_text(self.runner_root, namespace, name)
+
+    def pod_runs(self) -> list[PodRun]:
+        """Every pod the runner has started, with start/end times, for concurrency assertions."""
+        return read_runs(self.runner_root)
+
+    def component_log(self, name: str) -> Path:
+        """Log of a component: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podrunner."""
+        return self.workdir / "logs" / f"{name}.log"
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _tool(
+        self, name: str, args: list[str], check: bool, input: str | None, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        if self.bin_dir is None:
+            raise ClusterError("cluster not started")
+        argv = [str(self.bin_dir / name), *args]
+        done = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.env()},
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise CommandFailed(done.returncode, argv, done.stdout, done.stderr)
+        return done
+
+    def _start_control_plane(self, bins: Path) -> None:
+        pki_dir = self.workdir / "pki"
+        names = ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler")
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.server = f"https://127.0.0.1:{ports['apiserver']}"
+
+        ca = pki.CertificateAuthority()
+        ca_crt, ca_key = ca.pair.write(pki_dir, "ca")
+        serving_crt, serving_key = ca.serving(
+            "kube-apiserver", API_SERVER_SANS, ["127.0.0.1", "10.0.0.1"]
+        ).write(pki_dir, "apiserver")
+        sa_pub, sa_key = pki.service_account_signing_key().write(pki_dir, "service-account")
+        # The front-proxy pair lets the API server authenticate to aggregated API servers (and silences
+        # the controllers' "missing requestheader CA" complaints).
+        front_proxy_ca = pki.CertificateAuthority("faceblur-testenv-front-proxy-ca")
+        proxy_ca_crt, _ = front_proxy_ca.pair.write(pki_dir, "front-proxy-ca")
+        proxy_crt, proxy_key = front_proxy_ca.client(pki.ClientIdentity("front-proxy-client")).write(
+            pki_dir, "front-proxy-client"
+        )
+        kubeconfigs: dict[str, Path] = {}
+        for role, identity in IDENTITIES.items():
+            crt, key = ca.client(identity).write(pki_dir, role)
+            path = self.kubeconfig if role == "admin" else self.workdir / "kubeconfigs" / f"{role}.kubeconfig"
+            kubeconfigs[role] = write_kubeconfig(
+                path, kubeconfig_document(self.server, ca_crt, crt, key, identity.user)
+            )
+        self._api = KubeApi(Credentials.from_kubeconfig(self.kubeconfig))
+
+        etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+        peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+        kcm, sched = kubeconfigs["controller-manager"], kubeconfigs["scheduler"]
+        commands: dict[str, list[str]] = {
+            "etcd": [
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            "kube-apiserver": [
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={ports['apiserver']}",
+                f"--cert-dir={pki_dir}",
+                f"--tls-cert-file={serving_crt}",
+                f"--tls-private-key-file={serving_key}",
+                f"--client-ca-file={ca_crt}",
+                "--authorization-mode=Node,RBAC",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                "--allow-privileged=true",
+                f"--requestheader-client-ca-file={proxy_ca_crt}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={proxy_crt}",
+                f"--proxy-client-key-file={proxy_key}",
+                # The "kubernetes" Service cannot point at a loopback address; nothing here needs it.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                "--v=1",
+            ],
+            "kube-controller-manager": [
+                f"--kubeconfig={kcm}",
+                f"--authentication-kubeconfig={kcm}",
+                f"--authorization-kubeconfig={kcm}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['kcm']}",
+                "--leader-elect=false",
+                "--controllers=*",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={sa_key}",
+                f"--root-ca-file={ca_crt}",
+                f"--cluster-signing-cert-file={ca_crt}",
+                f"--cluster-signing-key-file={ca_key}",
+                "--cluster-name=faceblur-test",
+                "--node-monitor-period=2s",
+                "--profiling=false",
+                "--v=1",
+            ],
+            "kube-scheduler": [
+                f"--kubeconfig={sched}",
+                f"--authentication-kubeconfig={sched}",
+                f"--authorization-kubeconfig={sched}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['scheduler']}",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+        }
+        self._health_ports = {"kube-controller-manager": ports["kcm"], "kube-scheduler": ports["scheduler"]}
+        # etcd and the API server together (the API server retries etcd); the others read RBAC-protected
+        # objects as they start, so they wait until the API server is ready (RBAC bootstrapped).
+        for name in ("etcd", "kube-apiserver"):
+            self._launch(name, [str(bins / name), *commands.pop(name)])
+        self._wait("kube-apiserver /readyz", lambda: self.api.probe("/readyz")[0] == 200)
+        for name, args in commands.items():
+            self._launch(name, [str(bins / name), *args])
+
+    def _launch(self, name: str, argv: list[str]) -> None:
+        component = ManagedProcess(name, argv, self.component_log(name))
+        component.start()
+        self._components.append(component)
+
+    def _start_pod_runner(self) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "faceblur_testenv.cli",
+            "podrunner",
+            "--kubeconfig",
+            str(self.workdir / "kubeconfigs" / "podrunner.kubeconfig"),
+            "--root",
+            str(self.runner_root),
+        ]
+        for node in self.nodes:
+            argv += ["--node-json", node.to_json()]
+        self._launch("podrunner", argv)
+
+    def _wait_control_plane(self) -> None:
+        insecure = urllib3.PoolManager(cert_reqs="CERT_NONE")
+        for name, port in self._health_ports.items():
+            self._wait(f"{name} /healthz", functools.partial(_healthy, insecure, port))
+        self._wait("the default service account (controller manager at work)", self._default_sa_exists)
+
+    def _default_sa_exists(self) -> bool:
+        try:
+            self.api.get("/api/v1/namespaces/default/serviceaccounts/default")
+        except ApiError:
+            return False
+        return True
+
+    def _nodes_ready(self) -> bool:
+        wanted = {n.name for n in self.nodes}
+        items = self.api.get("/api/v1/nodes").get("items", [])
+        ready = {
+            n["metadata"]["name"]
+            for n in items
+            if not has_not_ready_taint(n)
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        }
+        return wanted <= ready
+
+    def _wait(self, what: str, done: Callable[[], bool], timeout_s: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for component in self._components:
+                if not component.running():
+                    raise ClusterError(
+                        f"{component.name} exited with code {component.exit_code()} while waiting for "
+                        f"{what}; log {component.log_path}:\n{component.log_tail()}"
+                    )
+            try:
+                if done():
+                    log.debug("ready: %s", what)
+                    return
+            except (ApiError, urllib3.exceptions.HTTPError) as exc:
+                log.debug("not yet %s: %s", what, exc)
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"timed out after {timeout_s:.0f}s waiting for {what}; logs in {self.workdir}/logs"
+                )
+            time.sleep(0.2)
+
+
+def _healthy(http: urllib3.PoolManager, port: int) -> bool:
+    """GET /healthz of a component serving a self-signed certificate on loopback."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        try:
+            return (
+                http.request("GET", f"https://127.0.0.1:{port}/healthz", timeout=2.0, retries=False).status
+                == 200
+            )
+        except urllib3.exceptions.HTTPError:
+            return False
