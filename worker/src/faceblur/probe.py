@@ -56,6 +56,7 @@ class FrameTimes:
     pts: tuple[int, ...]
     keyframes: tuple[int, ...]  # frame numbers (indexes into pts) of keyframe packets
     last_duration: int  # duration of the last frame in time-base ticks (0 when unknown)
+    decode_order: tuple[int, ...] = ()  # the same timestamps in packet (decode) order
 
     @property
     def frame_count(self) -> int:
@@ -142,6 +143,7 @@ def scan_video(
         raise InvalidInputError(f"{name} has a video stream but no frames")
     if rotation is None:
         raise InvalidInputError(f"{name}: the video stream has packets but no frame decodes")
+    decode_order = tuple(p for p, _ in entries)
     entries.sort()
     pts = tuple(p for p, _ in entries)
     if len(set(pts)) != len(pts):
@@ -150,7 +152,7 @@ def scan_video(
     last = durations.get(pts[-1], 0)
     if last <= 0 and len(pts) > 1:
         last = int(statistics.median(b - a for a, b in itertools.pairwise(pts)))
-    return FrameTimes(pts, keyframes, last), rotation
+    return FrameTimes(pts, keyframes, last, decode_order), rotation
 
 
 def _rotation_of_first(frames: Sequence[av.VideoFrame]) -> int | None:

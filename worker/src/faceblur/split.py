@@ -1,0 +1,390 @@
+"""Split: cut an input into chunks that cover every frame exactly once, plus its audio.
+
+One pass over the input writes every chunk and `audio.mka` (each audio stream copied
+as is; subtitle and data streams are dropped). Two ways to cut:
+
+* COPY (the default whenever the keyframes allow the requested chunking): packets are
+  remuxed untouched, so chunks are lossless, cost no decoding and take 1.0x the input.
+* REENCODE (any frame can start a chunk): each chunk is a fresh H.264 encode starting
+  with a keyframe. To stay near-lossless yet bounded in size we use capped CRF:
+  CRF 16 (visually lossless) with a VBV cap at 1.4x the input's video bit rate, so the
+  intermediates stay within about 1.5x the input even for a heavily compressed input.
+
+Chunks are MP4 files because MP4 keeps the input's time base and timestamps exactly
+(Matroska rounds to milliseconds); the manifest also lists every frame's pts. The
+manifest is written last: its presence means the split is complete, and running split
+again on a finished job does nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.container
+import av.error
+import cv2
+
+from faceblur.chunking import ChunkPlan, FrameRange, choose_plan, chunk_count, pts_runs
+from faceblur.errors import FaceblurError, InvalidInputError
+from faceblur.inputs import localize_input
+from faceblur.layout import JobLayout
+from faceblur.manifest import Chunk, Manifest, SplitMode, VideoInfo
+from faceblur.probe import FrameTimes, open_media, probe_with_frames, video_stream
+from faceblur.storage import ObjectStore, S3Settings
+
+log = logging.getLogger(__name__)
+
+CHUNK_EXT = "mp4"
+REENCODE_CRF = 16
+REENCODE_PRESET = "veryfast"
+REENCODE_MAX_RATE_FACTOR = 1.4
+_X264_PIX_FMTS = {"yuv420p", "yuvj420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le"}
+_EXPORT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg"}
+
+
+class CopyImpossibleError(FaceblurError):
+    """The stream cannot be stream-copied into chunk files (AUTO then re-encodes)."""
+
+
+def split(
+    input_url: str,
+    store: ObjectStore,
+    layout: JobLayout,
+    *,
+    chunks: int | None = None,
+    chunk_frames: int | None = None,
+    mode: SplitMode = SplitMode.AUTO,
+    export_frames: str | None = None,
+    s3_settings: S3Settings | None = None,
+) -> Manifest:
+    """Cut `input_url` into the job at `layout`; returns the manifest (the existing one if done)."""
+    if store.exists(layout.manifest):
+        manifest = Manifest.model_validate_json(store.get_bytes(layout.manifest))
+        log.info("split already done: %s has %d chunks", layout.manifest, len(manifest.chunks))
+        return manifest
+    if export_frames is not None and export_frames not in _EXPORT_FORMATS:
+        raise InvalidInputError(f"frame export format must be png or jpg, not {export_frames!r}")
+    with tempfile.TemporaryDirectory(prefix="faceblur-split-") as tmp:
+        folder = Path(tmp)
+        source = localize_input(input_url, folder, s3_settings)
+        info, times = probe_with_frames(source, display_name=input_url)
+        count = chunk_count(info.frame_count, info.duration_s, chunks, chunk_frames)
+        plan = choose_plan(times, count, mode)
+        try:
+            written = _cut(source, input_url, plan, info, times, store, layout, folder)
+        except CopyImpossibleError as exc:
+            if mode is SplitMode.COPY:
+                raise
+            log.warning("stream copy impossible (%s): re-encoding instead", exc)
+            plan = choose_plan(times, count, SplitMode.REENCODE)
+            written = _cut(source, input_url, plan, info, times, store, layout, folder)
+        if export_frames is not None:
+            _export_frames(source, input_url, info, store, layout, _EXPORT_FORMATS[export_frames])
+        manifest = Manifest(input=input_url, split_mode=plan.mode, video=info, chunks=written)
+        store.put_bytes(layout.manifest, manifest.to_json(), "application/json")
+    _log_storage(manifest, store)
+    return manifest
+
+
+def _cut(
+    source: str,
+    name: str,
+    plan: ChunkPlan,
+    info: VideoInfo,
+    times: FrameTimes,
+    store: ObjectStore,
+    layout: JobLayout,
+    folder: Path,
+) -> list[Chunk]:
+    ranges = plan.ranges(times.frame_count)
+    chunks = [_chunk_doc(i, r, times, layout) for i, r in enumerate(ranges)]
+    publish = _Publisher(store, layout, folder)
+    with open_media(source) as container:
+        video = video_stream(container, name)
+        audio = list(container.streams.audio)
+        cutter: _Cutter
+        if plan.mode is SplitMode.COPY:
+            cutter = _CopyCutter(video, ranges, times, publish)
+        else:
+            cutter = _ReencodeCutter(video, ranges, times, info, publish)
+        audio_sink = _AudioSink(audio, folder / "audio.mka") if audio else None
+        try:
+            for packet in container.demux(video, *audio):
+                if packet.size == 0 and packet.stream.type != "video":
+                    continue
+                if packet.stream.type == "video":
+                    cutter.feed(packet)
+                elif audio_sink is not None:
+                    audio_sink.feed(packet)
+            cutter.finish()
+        except av.error.FFmpegError as exc:
+            raise InvalidInputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        finally:
+            cutter.close()
+            if audio_sink is not None:
+                audio_sink.close()
+    if audio_sink is not None:
+        store.upload(audio_sink.path, layout.audio, "video/x-matroska")
+    log.info("split %s into %d chunks by %s", name, len(chunks), plan.mode.value)
+    return chunks
+
+
+def _chunk_doc(index: int, frames: FrameRange, times: FrameTimes, layout: JobLayout) -> Chunk:
+    pts = times.pts[frames.first : frames.last + 1]
+    return Chunk(
+        index=index,
+        first_frame=frames.first,
+        last_frame=frames.last,
+        first_pts=pts[0],
+        last_pts=pts[-1],
+        key=layout.chunk(index, CHUNK_EXT),
+        pts_runs=pts_runs(pts),
+    )
+
+
+@dataclass
+class _Publisher:
+    """Uploads a finished chunk file under its final key and removes the local copy."""
+
+    store: ObjectStore
+    layout: JobLayout
+    folder: Path
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"chunk-{index:06d}.{CHUNK_EXT}"
+
+    def __call__(self, index: int) -> None:
+        path = self.path(index)
+        self.store.upload(path, self.layout.chunk(index, CHUNK_EXT), "video/mp4")
+        path.unlink()
+
+
+class _Cutter:
+    def feed(self, packet: av.Packet[Any]) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class _CopyCutter(_Cutter):
+    """Remuxes packets into the chunk their pts belongs to (decode order is chunk order)."""
+
+    video: av.video.stream.VideoStream
+    ranges: list[FrameRange]
+    times: FrameTimes
+    publish: _Publisher
+    _starts: list[int] = field(default_factory=list)
+    _index: int = -1
+    _output: Any = None
+    _stream: Any = None
+    _count: int = 0
+
+    def __post_init__(self) -> None:
+        self._starts = [self.times.pts[r.first] for r in self.ranges]
+
+    def feed(self, packet: av.Packet[Any]) -> None:
+        if packet.size == 0:
+            return
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        assert stamp is not None  # probe refused streams without timestamps
+        index = max(0, bisect.bisect_right(self._starts, stamp) - 1)
+        if index != self._index:
+            if index < self._index:
+                raise CopyImpossibleError("packets of an earlier chunk after a cut")
+            self._next(index)
+        packet.stream = self._stream
+        try:
+            self._output.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise CopyImpossibleError(f"MP4 muxer refused a packet: {exc.strerror or exc}") from None
+        self._count += 1
+
+    def _next(self, index: int) -> None:
+        self._end_chunk()
+        self._index, self._count = index, 0
+        try:
+            self._output = _open_chunk(self.publish.path(index), self.video)
+            self._stream = self._output.add_stream_from_template(self.video)
+            self._stream.time_base = self.video.time_base
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise CopyImpossibleError(
+                f"cannot copy {self.video.codec_context.name} into MP4: {exc}"
+            ) from None
+
+    def _end_chunk(self) -> None:
+        if self._output is None:
+            return
+        expected = self.ranges[self._index].count
+        self._output.close()
+        self._output = None
+        if self._count != expected:
+            raise CopyImpossibleError(f"chunk {self._index} got {self._count} packets, expected {expected}")
+        self.publish(self._index)
+
+    def finish(self) -> None:
+        self._end_chunk()
+        if self._index != len(self.ranges) - 1:
+            raise CopyImpossibleError(f"only {self._index + 1} of {len(self.ranges)} chunks received packets")
+
+    def close(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+
+@dataclass
+class _ReencodeCutter(_Cutter):
+    """Decodes every frame and encodes each chunk on its own, starting with a keyframe."""
+
+    video: av.video.stream.VideoStream
+    ranges: list[FrameRange]
+    times: FrameTimes
+    info: VideoInfo
+    publish: _Publisher
+    _frame: int = 0
+    _index: int = -1
+    _output: Any = None
+    _stream: Any = None
+    _ends: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.video.thread_type = "AUTO"
+        self._ends = [r.last for r in self.ranges]
+
+    def feed(self, packet: av.Packet[Any]) -> None:
+        if packet.size == 0:
+            return  # the demuxer's flush packet: `finish` drains the decoder once
+        for frame in self.video.decode(packet):
+            self._encode(frame)
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        if self._frame >= self.times.frame_count:
+            raise InvalidInputError(f"the video decodes to more than {self.times.frame_count} frames")
+        index = bisect.bisect_left(self._ends, self._frame)
+        if index != self._index:
+            self._end_chunk()
+            self._start_chunk(index, frame)
+        if frame.format.name != self._stream.pix_fmt:
+            frame = frame.reformat(format=self._stream.pix_fmt)
+        frame.pts = self.times.pts[self._frame]
+        frame.time_base = self.video.time_base
+        frame.pict_type = av.video.frame.PictureType.NONE
+        for out in self._stream.encode(frame):
+            self._output.mux(out)
+        self._frame += 1
+
+    def _start_chunk(self, index: int, first: av.VideoFrame) -> None:
+        self._index = index
+        self._output = _open_chunk(self.publish.path(index), self.video)
+        rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        stream = self._output.add_stream("libx264", rate=rate)
+        stream.width, stream.height = first.width, first.height
+        stream.pix_fmt = first.format.name if first.format.name in _X264_PIX_FMTS else "yuv420p"
+        stream.time_base = self.video.time_base
+        stream.codec_context.time_base = self.video.time_base  # else pts are rounded to 1/rate
+        src = self.video.codec_context
+        ctx = stream.codec_context
+        ctx.color_range, ctx.colorspace = src.color_range, src.colorspace
+        ctx.color_primaries, ctx.color_trc = src.color_primaries, src.color_trc
+        stream.options = _x264_options(self.info)
+        self._stream = stream
+
+    def _end_chunk(self) -> None:
+        if self._output is None:
+            return
+        for out in self._stream.encode(None):
+            self._output.mux(out)
+        self._output.close()
+        self._output = None
+        self.publish(self._index)
+
+    def finish(self) -> None:
+        for frame in self.video.decode(None):
+            self._encode(frame)
+        if self._frame != self.times.frame_count:
+            raise InvalidInputError(
+                f"only {self._frame} of {self.times.frame_count} frames decode; the input is damaged"
+            )
+        self._end_chunk()
+
+    def close(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+
+def _open_chunk(path: Path, like: av.video.stream.VideoStream) -> Any:
+    """An MP4 writer whose video track keeps `like`'s time base (the muxer would pick its own)."""
+    options = {}
+    if like.time_base is not None and like.time_base.numerator == 1:
+        options["video_track_timescale"] = str(like.time_base.denominator)
+    return av.open(str(path), mode="w", format="mp4", options=options)  # type: ignore[attr-defined]
+
+
+def _x264_options(info: VideoInfo) -> dict[str, str]:
+    options = {"crf": str(REENCODE_CRF), "preset": REENCODE_PRESET}
+    if info.bit_rate:
+        cap = int(info.bit_rate * REENCODE_MAX_RATE_FACTOR / 1000)
+        options.update({"maxrate": f"{cap}k", "bufsize": f"{2 * cap}k"})
+    return options
+
+
+class _AudioSink:
+    """Every audio stream of the input, stream-copied into one Matroska file."""
+
+    def __init__(self, streams: list[av.audio.stream.AudioStream], path: Path) -> None:
+        self.path = path
+        self._output: Any = av.open(str(path), mode="w", format="matroska")  # type: ignore[attr-defined]
+        self._map: dict[int, Any] = {}
+        for stream in streams:
+            out = self._output.add_stream_from_template(stream)
+            for key, value in stream.metadata.items():
+                out.metadata[key] = value
+            self._map[stream.index] = out
+
+    def feed(self, packet: av.Packet[Any]) -> None:
+        if packet.dts is None and packet.pts is None:
+            return
+        packet.stream = self._map[packet.stream.index]
+        self._output.mux(packet)
+
+    def close(self) -> None:
+        self._output.close()
+
+
+def _export_frames(
+    source: str, name: str, info: VideoInfo, store: ObjectStore, layout: JobLayout, suffix: str
+) -> None:
+    """Every frame as an upright PNG/JPEG under layout.frame_image, for people to look at."""
+    turn = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+    with open_media(source) as container:
+        stream = video_stream(container, name)
+        stream.thread_type = "AUTO"
+        for number, frame in enumerate(container.decode(stream)):
+            image: Any = frame.to_ndarray(format="bgr24")
+            if info.rotation in turn:
+                image = cv2.rotate(image, turn[info.rotation])
+            ok, data = cv2.imencode(suffix, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if suffix == ".jpg" else [])
+            if not ok:
+                raise InvalidInputError(f"cannot encode frame {number} as {suffix}")
+            content_type = "image/png" if suffix == ".png" else "image/jpeg"
+            store.put_bytes(layout.frame_image(number, suffix.lstrip(".")), data.tobytes(), content_type)
+    log.info("exported %d frames as %s", info.frame_count, suffix)
+
+
+def _log_storage(manifest: Manifest, store: ObjectStore) -> None:
+    size = sum(store.size(c.key) for c in manifest.chunks)
+    if manifest.video.size_bytes:
+        log.info("chunks take %.2fx the input (%d bytes)", size / manifest.video.size_bytes, size)
