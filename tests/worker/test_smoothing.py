@@ -1,0 +1,144 @@
+"""Temporal smoothing and the IoU tracker: pure functions, checked with small tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from faceblur.manifest import Box, BoxSource
+from faceblur.smoothing import SmoothingParams, boxes_for_frame, smooth
+from faceblur.tracking import forward_link, interpolate, interpolated_boxes, iou
+
+
+def box(x: float, y: float = 0.0, size: float = 10.0, detector: str = "centerface", score: float = 0.9) -> Box:
+    return Box(x1=x, y1=y, x2=x + size, y2=y + size, score=score, detector=detector)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (box(0), box(0), 1.0),
+        (box(0), box(5), 5 * 10 / (200 - 50)),
+        (box(0), box(10), 0.0),  # touching edges do not overlap
+        (box(0), box(30), 0.0),
+        (box(0, size=20), box(5, 5, size=10), 100 / 400),  # one inside the other
+    ],
+)
+def test_iou(a: Box, b: Box, expected: float) -> None:
+    assert iou(a, b) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("detections", "frame", "expected_link"),
+    [
+        ({0: [box(0)], 1: [box(1)]}, 0, 1),  # next frame
+        ({0: [box(0)], 4: [box(2)]}, 0, 4),  # across a gap of 3 frames
+        ({0: [box(0)], 5: [box(2)]}, 0, None),  # gap of 4 > max_gap 3
+        ({0: [box(0)], 2: [box(50)]}, 0, None),  # no overlap
+        ({0: [box(0)], 2: [box(1, detector="scrfd")]}, 0, None),  # another detector's box
+        # the later box's nearest earlier match is frame 2, not 0: no link from 0
+        ({0: [box(0)], 2: [box(3, size=6)], 3: [box(3)]}, 0, 2),
+    ],
+)
+def test_forward_link(detections: dict[int, list[Box]], frame: int, expected_link: int | None) -> None:
+    link = forward_link(detections, frame, detections[frame][0], max_gap=3, threshold=0.3)
+    assert (link[0] if link else None) == expected_link
+
+
+def test_link_must_be_mutual() -> None:
+    # the box at 3 overlaps the one at 0, but looking back from 3 the nearest overlap is at 2
+    a, b, c = box(0), box(8), box(4)
+    detections = {0: [a], 2: [b], 3: [c]}
+    assert forward_link(detections, 0, a, max_gap=3, threshold=0.2) is None
+    assert forward_link(detections, 2, b, max_gap=3, threshold=0.2) == (3, c)
+
+
+def test_interpolate_is_linear_and_marked() -> None:
+    middle = interpolate(box(0, score=0.8), 0, box(40, 20, score=0.6), 4, 1)
+    assert (middle.x1, middle.y1, middle.x2, middle.y2) == (10.0, 5.0, 20.0, 15.0)
+    assert middle.score == 0.6
+    assert middle.source is BoxSource.INTERPOLATED
+
+
+def test_interpolated_boxes_fill_only_inside_linked_gaps() -> None:
+    detections = {0: [box(0)], 4: [box(8)]}
+    assert [b.x1 for b in interpolated_boxes(detections, 2, max_gap=3, threshold=0.1)] == [4.0]
+    assert list(interpolated_boxes(detections, 4, max_gap=3, threshold=0.1)) == []  # detected there
+    assert list(interpolated_boxes(detections, 5, max_gap=3, threshold=0.1)) == []  # after the track
+
+
+CARRY_ONLY = SmoothingParams(look_back=3, look_ahead=2, max_gap=0)
+
+
+@pytest.mark.parametrize(
+    ("detected_at", "covered"),
+    [
+        ([10], range(8, 14)),  # f - look_ahead .. f + look_back
+        ([0], range(0, 4)),  # nothing before the first frame
+        ([10, 20], [*range(8, 14), *range(18, 24)]),
+    ],
+)
+def test_carry_window(detected_at: list[int], covered: range | list[int]) -> None:
+    detections = {f: [box(0)] for f in detected_at}
+    result = smooth(detections, range(0, 30), CARRY_ONLY)
+    assert sorted(result) == list(covered)
+    for frame, boxes in result.items():
+        assert len(boxes) == 1
+        expected = BoxSource.DETECTED if frame in detected_at else BoxSource.CARRIED
+        assert boxes[0].source is expected
+
+
+def test_carried_copies_of_one_face_are_not_stacked() -> None:
+    # a face detected in every frame of 0..5 and then lost: frame 7 gets one carried box (from 5)
+    detections = {f: [box(f)] for f in range(6)}
+    boxes = boxes_for_frame(detections, 7, CARRY_ONLY)
+    assert [(b.x1, b.source) for b in boxes] == [(5.0, BoxSource.CARRIED)]
+
+
+def test_distinct_faces_are_all_carried() -> None:
+    detections = {0: [box(0), box(100)]}
+    assert [b.x1 for b in boxes_for_frame(detections, 1, CARRY_ONLY)] == [0.0, 100.0]
+
+
+def test_detected_box_hides_carried_copy_of_same_face() -> None:
+    detections = {0: [box(0)], 1: [box(2)]}
+    boxes = boxes_for_frame(detections, 1, CARRY_ONLY)
+    assert [(b.x1, b.source) for b in boxes] == [(2.0, BoxSource.DETECTED)]
+
+
+def test_tracker_interpolates_a_moving_face_through_a_gap() -> None:
+    params = SmoothingParams(look_back=3, look_ahead=2, max_gap=4)
+    detections = {0: [box(0)], 4: [box(4)]}
+    middle = boxes_for_frame(detections, 2, params)  # carried copies from 0 and 4 overlap it: dropped
+    assert [(b.x1, b.source) for b in middle] == [(2.0, BoxSource.INTERPOLATED)]
+
+
+def test_each_detector_keeps_its_own_boxes() -> None:
+    detections = {0: [box(0), box(0, detector="scrfd")]}
+    carried = boxes_for_frame(detections, 1, CARRY_ONLY)
+    assert sorted(b.detector for b in carried) == ["centerface", "scrfd"]
+
+
+@pytest.mark.parametrize(("look_back", "look_ahead"), [(10, 5), (0, 0), (3, 8), (1, 0)])
+def test_horizon_is_all_a_frame_depends_on(look_back: int, look_ahead: int) -> None:
+    """Cutting detections outside the horizon never changes a frame's boxes (what chunking relies on)."""
+    params = SmoothingParams.for_window(look_back, look_ahead)
+    # a face drifting right, missed in a few irregular frames, plus a second one appearing later
+    detections = {f: [box(f * 3.0)] for f in range(60) if f % 7 not in (3, 4) and f % 11 != 5}
+    for f in range(30, 60, 4):
+        detections.setdefault(f, []).append(box(200, 50, score=0.5))
+    for frame in range(5, 55):
+        window = {
+            f: b for f, b in detections.items() if frame - params.horizon_before <= f <= frame + params.horizon_after
+        }
+        assert boxes_for_frame(window, frame, params) == boxes_for_frame(detections, frame, params)
+
+
+def test_window_params_tie_tracker_gap_to_carry() -> None:
+    params = SmoothingParams.for_window(10, 5)
+    assert (params.max_gap, params.horizon_before, params.horizon_after) == (9, 10, 10)
+    assert SmoothingParams.for_window(0, 0).horizon_before == 0
+
+
+def test_negative_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        SmoothingParams(look_back=-1)
