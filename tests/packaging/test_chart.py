@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +28,10 @@ from packaging_support import (
 GPU_VALUES: dict[str, Any] = {
     "gpuImage": {"repository": "registry.example.com/faceblur/worker-gpu", "digest": "sha256:" + "a" * 64},
     "defaults": {
-        "gpu": {
-            "placement": {"nodeSelector": {"nvidia.com/gpu.present": "true"}, "runtimeClassName": "nvidia"}
-        },
+        "gpuPlacement": {"nodeSelector": {"nvidia.com/gpu.present": "true"}, "runtimeClassName": "nvidia"},
+        "gpuDetector": {"name": "scrfd", "model": "/opt/faceblur/models/scrfd.onnx"},
+        "resources": {"gpus": 1},
         "placement": {"priorityClassName": "batch-low"},
-        "queueName": "gpu-queue",
     },
 }
 VARIANTS: dict[str, tuple[list[str], dict[str, Any] | None]] = {
@@ -187,12 +187,25 @@ def test_operator_environment_follows_the_contract(helm: Helm) -> None:
 def test_defaults_configmap_carries_gpu_and_placement_values(helm: Helm) -> None:
     objects = helm.template(values=GPU_VALUES)
     defaults = yaml.safe_load(one(objects, "ConfigMap")["data"]["defaults.yaml"])
-    gpu_placement = defaults["gpu"]["placement"]
+    gpu_placement = defaults["gpuPlacement"]
     assert gpu_placement["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert gpu_placement["runtimeClassName"] == "nvidia"
     assert gpu_placement["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert defaults["placement"]["priorityClassName"] == "batch-low"
-    assert defaults["queueName"] == "gpu-queue"
+    assert defaults["gpuDetector"]["model"] == "/opt/faceblur/models/scrfd.onnx"
+    assert defaults["resources"]["gpus"] == 1
+
+
+def test_the_operator_accepts_the_defaults_file_of_every_variant(
+    variant: list[Manifest], tmp_path: Path
+) -> None:
+    """The operator's own loader reads the ConfigMap: a key it does not know fails here, not at start."""
+    from faceblur_operator.settings import load_defaults
+
+    path = tmp_path / "defaults.yaml"
+    path.write_text(one(variant, "ConfigMap")["data"]["defaults.yaml"])
+    defaults = load_defaults(path)
+    assert defaults.detector.name == "centerface"
 
 
 def test_defaults_file_holds_only_set_values(default_objects: list[Manifest]) -> None:
@@ -206,7 +219,7 @@ def test_defaults_file_holds_only_set_values(default_objects: list[Manifest]) ->
     assert "" not in leaves(defaults)
     assert None not in leaves(defaults)
     assert "storage" not in defaults, "without MinIO or values there is no default store"
-    assert defaults["detector"] == {"name": "centerface", "executionProvider": "auto"}
+    assert defaults["detector"] == {"name": "centerface"}
 
 
 def test_defaults_change_rolls_the_operator(helm: Helm) -> None:
@@ -215,7 +228,7 @@ def test_defaults_change_rolls_the_operator(helm: Helm) -> None:
         value: str = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/defaults"]
         return value
 
-    assert checksum() != checksum("defaults.parallelism=9")
+    assert checksum() != checksum("defaults.detector.batchSize=16")
 
 
 def test_cluster_wide_by_default_and_namespaced_when_asked(
@@ -315,7 +328,8 @@ IMPOSSIBLE = [
     (["minio.enabled=true", "minio.persistence.existingClaim=data"], "enable persistence to use the claim"),
     (["minio.enabled=true", "minio.service.nodePort=30900"], "needs minio.service.type=NodePort"),
     (["minio.auth.existingSecret=s3", "minio.auth.secretKey=a-long-secret"], "not both"),
-    (["defaults.detector.name=scrfd"], "SCRFD has no built-in model"),
+    (["defaults.detector.name=scrfd"], "defaults.detector.name=scrfd needs defaults.detector.model"),
+    (["defaults.gpuDetector.name=scrfd"], "defaults.gpuDetector.name=scrfd needs defaults.gpuDetector.model"),
     ([f"worker.serviceAccount.extraNamespaces={{{NAMESPACE}}}"], "always gets the worker ServiceAccount"),
 ]
 
