@@ -44,29 +44,55 @@ def write_scrfd_like_onnx(path: Path) -> Path:
     inits: list[onnx.TensorProto] = []
     outputs: dict[str, list[str]] = {"score": [], "bbox": [], "kps": []}
 
-    def const(name: str, values: list[float] | list[int], dims: list[int], dtype: int = TensorProto.FLOAT) -> str:
+    def const(
+        name: str, values: list[float] | list[int], dims: list[int], dtype: int = TensorProto.FLOAT
+    ) -> str:
         inits.append(helper.make_tensor(name, dtype, dims, values))
         return name
 
     def per_anchor(name: str, source: str, channels: int) -> str:
         """(1,C,h,w) -> (h*w*anchors, C), cell-major as insightface's anchor centres are."""
         nodes.append(helper.make_node("Transpose", [source], [f"{name}_t"], perm=[0, 2, 3, 1]))
-        nodes.append(helper.make_node("Reshape", [f"{name}_t", const(f"{name}_s1", [-1, 1, channels], [3], TensorProto.INT64)], [f"{name}_r"]))
+        nodes.append(
+            helper.make_node(
+                "Reshape",
+                [f"{name}_t", const(f"{name}_s1", [-1, 1, channels], [3], TensorProto.INT64)],
+                [f"{name}_r"],
+            )
+        )
         nodes.append(helper.make_node("Concat", [f"{name}_r"] * SCRFD_ANCHORS, [f"{name}_c"], axis=1))
-        nodes.append(helper.make_node("Reshape", [f"{name}_c", const(f"{name}_s2", [-1, channels], [2], TensorProto.INT64)], [name]))
+        nodes.append(
+            helper.make_node(
+                "Reshape", [f"{name}_c", const(f"{name}_s2", [-1, channels], [2], TensorProto.INT64)], [name]
+            )
+        )
         return name
 
     for stride in SCRFD_STRIDES:
         s = str(stride)
-        nodes.append(helper.make_node("AveragePool", ["input.1"], [f"pool{s}"], kernel_shape=[stride, stride], strides=[stride, stride]))
+        nodes.append(
+            helper.make_node(
+                "AveragePool",
+                ["input.1"],
+                [f"pool{s}"],
+                kernel_shape=[stride, stride],
+                strides=[stride, stride],
+            )
+        )
         nodes.append(helper.make_node("ReduceMean", [f"pool{s}"], [f"mean{s}"], axes=[1], keepdims=1))
         gain, bias = (1.0, 0.0) if stride == SCRFD_BRIGHT_STRIDE else (0.0, -1.0)
         nodes.append(helper.make_node("Mul", [f"mean{s}", const(f"gain{s}", [gain], [1])], [f"gained{s}"]))
-        nodes.append(helper.make_node("Add", [f"gained{s}", const(f"bias{s}", [bias], [1])], [f"scoremap{s}"]))
+        nodes.append(
+            helper.make_node("Add", [f"gained{s}", const(f"bias{s}", [bias], [1])], [f"scoremap{s}"])
+        )
         nodes.append(helper.make_node("Mul", [f"mean{s}", const(f"zero{s}", [0.0], [1])], [f"zeros{s}"]))
         nodes.append(helper.make_node("Concat", [f"zeros{s}"] * 4, [f"zeros4_{s}"], axis=1))
         # distances (left, top, right, bottom) in strides from the anchor at the cell's top-left corner
-        nodes.append(helper.make_node("Add", [f"zeros4_{s}", const(f"dist{s}", [0.0, 0.0, 1.0, 1.0], [1, 4, 1, 1])], [f"distmap{s}"]))
+        nodes.append(
+            helper.make_node(
+                "Add", [f"zeros4_{s}", const(f"dist{s}", [0.0, 0.0, 1.0, 1.0], [1, 4, 1, 1])], [f"distmap{s}"]
+            )
+        )
         nodes.append(helper.make_node("Concat", [f"zeros{s}"] * 10, [f"kpsmap{s}"], axis=1))
         outputs["score"].append(per_anchor(f"score_{s}", f"scoremap{s}", 1))
         outputs["bbox"].append(per_anchor(f"bbox_{s}", f"distmap{s}", 4))
@@ -78,7 +104,10 @@ def write_scrfd_like_onnx(path: Path) -> Path:
         nodes,
         "scrfd_like",
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "height", "width"])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [f"n_{n}", w]) for n, w in zip(names, widths, strict=True)],
+        [
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, [f"n_{n}", w])
+            for n, w in zip(names, widths, strict=True)
+        ],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

@@ -77,7 +77,11 @@ def test_boxes_stay_inside_the_frame() -> None:
     found = centerface(thresh=0.5)([image])[0]
     assert len(found) == 1
     assert found[0, 0] == 0 and found[0, 1] == 0  # clipped, not shifted
-    assert (found[:, [0, 1]] >= 0).all() and (found[:, 2] <= image.shape[1]).all() and (found[:, 3] <= image.shape[0]).all()
+    assert (
+        (found[:, [0, 1]] >= 0).all()
+        and (found[:, 2] <= image.shape[1]).all()
+        and (found[:, 3] <= image.shape[0]).all()
+    )
 
 
 def test_inference_size_is_rounded_up_to_32() -> None:

@@ -116,7 +116,9 @@ def test_bad_locations(location: str, message: str) -> None:
 
 def test_missing_model_fails_building_the_detector() -> None:
     with pytest.raises(ModelError, match="not found"):
-        build_detector([DetectorSpec(DetectorName.SCRFD, model="/nope/scrfd.onnx")], ExecutionProvider.CPU, None)
+        build_detector(
+            [DetectorSpec(DetectorName.SCRFD, model="/nope/scrfd.onnx")], ExecutionProvider.CPU, None
+        )
 
 
 def test_scrfd_needs_a_model() -> None:
@@ -139,7 +141,9 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -184,7 +188,9 @@ def test_choose_providers(requested: ExecutionProvider, available: list[str], ex
 
 @pytest.mark.parametrize("requested", [ExecutionProvider.CUDA, ExecutionProvider.TENSORRT])
 def test_unavailable_provider_lists_the_available_ones(requested: ExecutionProvider) -> None:
-    with pytest.raises(ModelError, match=f"{requested.value} .* not available; available: .*CPUExecutionProvider"):
+    with pytest.raises(
+        ModelError, match=f"{requested.value} .* not available; available: .*CPUExecutionProvider"
+    ):
         choose_providers(requested, ["AzureExecutionProvider", CPU])
 
 

@@ -9,7 +9,9 @@ from faceblur.smoothing import SmoothingParams, boxes_for_frame, smooth
 from faceblur.tracking import forward_link, interpolate, interpolated_boxes, iou
 
 
-def box(x: float, y: float = 0.0, size: float = 10.0, detector: str = "centerface", score: float = 0.9) -> Box:
+def box(
+    x: float, y: float = 0.0, size: float = 10.0, detector: str = "centerface", score: float = 0.9
+) -> Box:
     return Box(x1=x, y1=y, x2=x + size, y2=y + size, score=score, detector=detector)
 
 
@@ -128,7 +130,9 @@ def test_horizon_is_all_a_frame_depends_on(look_back: int, look_ahead: int) -> N
         detections.setdefault(f, []).append(box(200, 50, score=0.5))
     for frame in range(5, 55):
         window = {
-            f: b for f, b in detections.items() if frame - params.horizon_before <= f <= frame + params.horizon_after
+            f: b
+            for f, b in detections.items()
+            if frame - params.horizon_before <= f <= frame + params.horizon_after
         }
         assert boxes_for_frame(window, frame, params) == boxes_for_frame(detections, frame, params)
 

@@ -48,10 +48,11 @@ def mask_rect(box: Sequence[float], mask_scale: float, width: int, height: int) 
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     grow = mask_scale - 1.0
     w, h = x2 - x1, y2 - y1
-    left = max(0, math.floor(x1 - w * grow))
-    top = max(0, math.floor(y1 - h * grow))
-    right = min(width, math.ceil(x2 + w * grow))
-    bottom = min(height, math.ceil(y2 + h * grow))
+    # rounded to 1e-6 first so that float noise (20 * 0.3 = 6.000000000000001) cannot add a pixel
+    left = max(0, math.floor(round(x1 - w * grow, 6)))
+    top = max(0, math.floor(round(y1 - h * grow, 6)))
+    right = min(width, math.ceil(round(x2 + w * grow, 6)))
+    bottom = min(height, math.ceil(round(y2 + h * grow, 6)))
     if right - left < 1 or bottom - top < 1:
         return None
     return left, top, right, bottom
