@@ -7,11 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
-
 from faceblur.layout import JobLayout
 from faceblur.manifest import Chunk, Manifest, SplitMode
 from faceblur.storage import LocalStore
+from onnx import TensorProto, helper
 
 SCRFD_STRIDES = (8, 16, 32)
 SCRFD_ANCHORS = 2

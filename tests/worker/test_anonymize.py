@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 from detect_support import astronaut_bgr, insightface_image
-
 from faceblur.anonymize import MaskStyle, anonymize, anonymize_i420, ellipse_mask, mask_rect
 from faceblur.detectors import UnionDetector, build_detector
 from faceblur.options import DetectorSpec, ExecutionProvider, MaskShape, ReplaceWith
@@ -46,8 +45,11 @@ def test_mask_rect(box: tuple[float, ...], scale: float, expected: tuple[int, ..
 def test_ellipse_mask_is_inscribed() -> None:
     mask = ellipse_mask(20, 40)
     assert mask.shape == (20, 40)
-    assert mask[10, 20] and mask[10, 0] and mask[0, 20]
-    assert not mask[0, 0] and not mask[19, 39]
+    assert mask[10, 20]
+    assert mask[10, 0]
+    assert mask[0, 20]
+    assert not mask[0, 0]
+    assert not mask[19, 39]
     assert not mask.flags.writeable
 
 
@@ -79,7 +81,10 @@ def test_only_the_face_regions_change() -> None:
     anonymize(out, [(182, 58, 270, 178)], MaskStyle(mask_scale=1.3))
     changed = np.argwhere((out != image).any(axis=2))
     (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
-    assert left >= 182 - 27 and right < 270 + 27 and top >= 58 - 36 and bottom < 178 + 36
+    assert left >= 182 - 27
+    assert right < 270 + 27
+    assert top >= 58 - 36
+    assert bottom < 178 + 36
     # the corners of the grown box lie outside the ellipse: untouched
     assert (out[58 - 36, 182 - 26] == image[58 - 36, 182 - 26]).all()
 

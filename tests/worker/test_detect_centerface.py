@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from detect_support import astronaut_bgr, insightface_image
-
 from faceblur.detectors import UnionDetector, build_detector, detector_names, empty_boxes
 from faceblur.detectors.base import nms, round_input_size
 from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
@@ -42,14 +41,16 @@ def centerface(scale: tuple[int, int] | None = None, thresh: float | None = None
 @pytest.mark.parametrize("scale", [None, (1280, 960), (640, 480), (480, 360), (320, 240)])
 def test_finds_the_six_faces_of_t1_at_several_scales(scale: tuple[int, int] | None) -> None:
     found = centerface(scale, thresh=0.5)([insightface_image("t1.jpg")])[0]
-    assert found.dtype == np.float32 and found.shape == (6, 5)
+    assert found.dtype == np.float32
+    assert found.shape == (6, 5)
     assert all(matched(found, T1_FACES))
 
 
 @pytest.mark.parametrize("scale", [None, (512, 512), (256, 256), (200, 100)])
 def test_finds_the_astronaut(scale: tuple[int, int] | None) -> None:
     found = centerface(scale)([astronaut_bgr()])[0]
-    assert len(found) == 1 and matched(found, [ASTRONAUT_FACE]) == [True]
+    assert len(found) == 1
+    assert matched(found, [ASTRONAUT_FACE]) == [True]
     assert found[0, 4] > 0.5
 
 
@@ -59,7 +60,8 @@ def test_batch_of_mixed_sizes_and_empty_frames() -> None:
     blank = np.full((240, 320, 3), 127, np.uint8)
     results = detector([t1, blank, astronaut, t1])
     assert [len(r) for r in results] == [6, 0, 1, 6]
-    assert results[1].shape == (0, 5) and results[1].dtype == np.float32
+    assert results[1].shape == (0, 5)
+    assert results[1].dtype == np.float32
     np.testing.assert_allclose(results[0], results[3], rtol=1e-5)
     # the same frame alone gives the same boxes as inside a batch
     np.testing.assert_allclose(detector([astronaut])[0], results[2], rtol=1e-4, atol=1e-3)
@@ -76,12 +78,11 @@ def test_boxes_stay_inside_the_frame() -> None:
     image = np.ascontiguousarray(astronaut_bgr()[90:, 215:])  # face cut by the left and top edges
     found = centerface(thresh=0.5)([image])[0]
     assert len(found) == 1
-    assert found[0, 0] == 0 and found[0, 1] == 0  # clipped, not shifted
-    assert (
-        (found[:, [0, 1]] >= 0).all()
-        and (found[:, 2] <= image.shape[1]).all()
-        and (found[:, 3] <= image.shape[0]).all()
-    )
+    assert found[0, 0] == 0
+    assert found[0, 1] == 0
+    assert (found[:, [0, 1]] >= 0).all()
+    assert (found[:, 2] <= image.shape[1]).all()
+    assert (found[:, 3] <= image.shape[0]).all()
 
 
 def test_inference_size_is_rounded_up_to_32() -> None:

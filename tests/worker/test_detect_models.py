@@ -12,7 +12,6 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-
 from faceblur.detectors import build_detector
 from faceblur.errors import ModelError
 from faceblur.models import (
@@ -81,9 +80,9 @@ def test_not_a_centerface_model(tmp_path: Path, cache: Path) -> None:
 def test_garbage_model_is_a_model_error(tmp_path: Path, cache: Path) -> None:
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"this is not a protobuf" * 10)
-    with pytest.raises(ModelError, match="garbage.onnx"):
+    with pytest.raises(ModelError, match=r"garbage\.onnx"):
         build_detector([DetectorSpec(model=str(garbage))], ExecutionProvider.CPU, None)
-    with pytest.raises(ModelError, match="garbage.onnx"):
+    with pytest.raises(ModelError, match=r"garbage\.onnx"):
         build_detector([DetectorSpec(DetectorName.SCRFD, model=str(garbage))], ExecutionProvider.CPU, None)
 
 
@@ -158,14 +157,15 @@ def test_url_is_downloaded_once(http_folder: tuple[str, Path, list[str]], cache:
     (folder / "scrfd.onnx").write_bytes(b"model bytes")
     first = resolve_model(f"{base}/scrfd.onnx")
     assert first.read_bytes() == b"model bytes"
-    assert first.parent == cache and first.name.endswith("scrfd.onnx")
+    assert first.parent == cache
+    assert first.name.endswith("scrfd.onnx")
     assert resolve_model(f"{base}/scrfd.onnx") == first
     assert served == ["/scrfd.onnx"]
 
 
 def test_missing_url_is_a_model_error(http_folder: tuple[str, Path, list[str]], cache: Path) -> None:
     base, _folder, _served = http_folder
-    with pytest.raises(ModelError, match="cannot download model .*404"):
+    with pytest.raises(ModelError, match=r"cannot download model .*404"):
         resolve_model(f"{base}/missing.onnx")
     assert not list(cache.glob("*"))  # no partial file left in the cache
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
 
 

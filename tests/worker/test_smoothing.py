@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from faceblur.manifest import Box, BoxSource
 from faceblur.smoothing import SmoothingParams, boxes_for_frame, smooth
 from faceblur.tracking import forward_link, interpolate, interpolated_boxes, iou
