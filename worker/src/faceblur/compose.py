@@ -1,0 +1,186 @@
+"""Compose: the processed chunks, in order, with the input's audio, timing and metadata.
+
+Nothing is published until every chunk is present and has the frame count the manifest
+promises, and the assembled file has been checked to hold every frame. The output is
+then uploaded in one atomic step, and `result.json` is written after it, so its
+presence means the job is finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+
+from pydantic import ValidationError
+
+from faceblur.concat import OutputSpec, Part, concat, container_format, packet_pts
+from faceblur.contactsheet import contact_sheet
+from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.layout import AUDIO, CHUNKS, DETECTIONS, FRAMES, LOCKS, PROCESSED, RESULTS, JobLayout
+from faceblur.manifest import ChunkResult, JobResult, Manifest
+from faceblur.storage import ObjectStore, S3Settings, open_store
+
+log = logging.getLogger(__name__)
+
+_CONTENT_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "matroska": "video/x-matroska"}
+
+
+def load_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
+    try:
+        data = store.get_bytes(layout.manifest)
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(
+            f"no manifest at {_where(store, layout.manifest)}: run split first"
+        ) from None
+    try:
+        return Manifest.model_validate_json(data)
+    except ValidationError as exc:
+        first = str(exc).splitlines()[0]
+        raise InvalidInputError(f"unreadable manifest {_where(store, layout.manifest)}: {first}") from None
+
+
+def missing_indexes(store: ObjectStore, layout: JobLayout, manifest: Manifest, debug: bool) -> list[int]:
+    """Indexes whose processing is not finished (no result, no processed chunk, or no debug chunk)."""
+    missing = []
+    for chunk in manifest.chunks:
+        keys = [layout.chunk_result(chunk.index), layout.processed(chunk.index)]
+        if debug:
+            keys.append(layout.debug_chunk(chunk.index))
+        if not all(store.exists(key) for key in keys):
+            missing.append(chunk.index)
+    return missing
+
+
+def compose(
+    store: ObjectStore,
+    layout: JobLayout,
+    output_url: str,
+    *,
+    debug: bool = False,
+    cleanup: bool = False,
+    s3_settings: S3Settings | None = None,
+) -> JobResult:
+    manifest = load_manifest(store, layout)
+    missing = missing_indexes(store, layout, manifest, debug)
+    if missing:
+        what = "processed or debug chunks" if debug else "processed chunks"
+        raise ObjectNotFoundError(
+            f"{len(missing)} of {len(manifest.chunks)} {what} missing"
+            f" (indexes {_ranges(missing)}): process them first"
+        )
+    out_store, out_key = open_store(output_url, s3_settings)
+    if not out_key:
+        raise InvalidInputError(f"output {output_url} names no file")
+    results = [
+        ChunkResult.model_validate_json(store.get_bytes(layout.chunk_result(c.index)))
+        for c in manifest.chunks
+    ]
+    with tempfile.TemporaryDirectory(prefix="faceblur-compose-") as tmp_name:
+        tmp = Path(tmp_name)
+        fmt = container_format(out_key)
+        output = tmp / f"output{PurePosixPath(out_key).suffix or '.mp4'}"
+        _assemble(
+            store, layout, manifest, output, fmt, [layout.processed(c.index) for c in manifest.chunks], tmp
+        )
+        debug_video = sheet = None
+        if debug:
+            debug_path = tmp / "debug.mp4"
+            keys = [layout.debug_chunk(c.index) for c in manifest.chunks]
+            _assemble(store, layout, manifest, debug_path, "mp4", keys, tmp, with_audio=False)
+            sheet_png = contact_sheet(debug_path, manifest.frame_count, manifest.video.rotation)
+        out_store.upload(output, out_key, _CONTENT_TYPES[fmt])
+        log.info("published %s (%d frames)", output_url, manifest.frame_count)
+        if debug:
+            store.upload(debug_path, layout.debug_video, "video/mp4")
+            store.put_bytes(layout.contact_sheet, sheet_png, "image/png")
+            debug_video, sheet = _where(store, layout.debug_video), _where(store, layout.contact_sheet)
+    result = JobResult(
+        output=output_url,
+        frames=manifest.frame_count,
+        faces=sum(r.faces for r in results),
+        frames_with_faces=sum(r.frames_with_faces for r in results),
+        chunks=len(manifest.chunks),
+        debug_video=debug_video,
+        contact_sheet=sheet,
+    )
+    store.put_bytes(layout.result, result.to_json(), "application/json")
+    if cleanup:
+        remove_intermediates(store, layout)
+    return result
+
+
+def remove_intermediates(store: ObjectStore, layout: JobLayout) -> int:
+    """Delete chunks, processed chunks, detections, per-chunk results and debug chunks.
+
+    The manifest, result.json, the debug video and the contact sheet stay as the record.
+    """
+    removed = 0
+    for folder in (CHUNKS, PROCESSED, DETECTIONS, RESULTS, LOCKS, FRAMES):
+        removed += store.delete_prefix(layout.key(folder) + "/")
+    for key in store.list(layout.key("debug") + "/"):
+        if key not in (layout.debug_video, layout.contact_sheet):
+            store.delete(key)
+            removed += 1
+    if store.exists(layout.key(AUDIO)):
+        store.delete(layout.key(AUDIO))
+        removed += 1
+    log.info("removed %d intermediate objects of %s", removed, layout.prefix)
+    return removed
+
+
+def _assemble(
+    store: ObjectStore,
+    layout: JobLayout,
+    manifest: Manifest,
+    output: Path,
+    fmt: str,
+    keys: list[str],
+    tmp: Path,
+    *,
+    with_audio: bool = True,
+) -> None:
+    """Download the chunk files of `keys`, concatenate them and check the result."""
+    parts = []
+    for chunk, key in zip(manifest.chunks, keys, strict=True):
+        path = tmp / f"part-{chunk.index:06d}-{PurePosixPath(key).name}"
+        store.download(key, path)
+        parts.append(Part(path, chunk.frame_pts(), chunk.frame_count))
+    audio = None
+    if with_audio and manifest.video.audio:
+        audio = tmp / "audio.mka"
+        store.download(layout.audio, audio)
+    video = manifest.video
+    time_base = Fraction(video.time_base)
+    spec = OutputSpec(
+        path=output,
+        format=fmt,
+        time_base=time_base,
+        end_pts=video.start_pts + round(Fraction(video.duration_s) / time_base),
+        rotation=video.rotation,
+        tags=video.tags,
+    )
+    frames = concat(parts, spec, audio)
+    written, _ = packet_pts(output)
+    if frames != manifest.frame_count or len(written) != manifest.frame_count:
+        raise InvalidInputError(
+            f"assembled {len(written)} frames, expected {manifest.frame_count}: not published"
+        )
+    for part in parts:
+        part.path.unlink()
+
+
+def _where(store: ObjectStore, key: str) -> str:
+    return f"{store.url.rstrip('/')}/{key}"
+
+
+def _ranges(indexes: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    spans: list[list[int]] = []
+    for i in indexes:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
