@@ -134,12 +134,12 @@ def kustomization(kind: str, resources: list[str], patches: Iterable[str] = ()) 
     return "\n".join(lines) + "\n"
 
 
-def stale(generated: dict[Path, str]) -> list[str]:
+def stale(generated: dict[Path, str], manifests: Path) -> list[str]:
     """Generated files that differ from the tree, and generated-looking files nothing generates."""
-    problems = [str(p) for p, text in generated.items() if _read(MANIFESTS / p) != text]
+    problems = [str(p) for p, text in generated.items() if _read(manifests / p) != text]
     for folder in {p.parent for p in generated}:
-        for existing in sorted((MANIFESTS / folder).glob("*.yaml")):
-            relative = existing.relative_to(MANIFESTS)
+        for existing in sorted((manifests / folder).glob("*.yaml")):
+            relative = existing.relative_to(manifests)
             if relative not in generated and existing.read_text().startswith(GENERATED_MARK):
                 problems.append(f"{relative} (no longer generated)")
     return problems
@@ -149,27 +149,28 @@ def _read(path: Path) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
-def write(generated: dict[Path, str]) -> None:
+def write(generated: dict[Path, str], manifests: Path) -> None:
     for relative, text in generated.items():
-        target = MANIFESTS / relative
+        target = manifests / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as out:
             out.write(text)
         os.replace(out.name, target)
-    for problem in stale(generated):  # only leftovers can remain after writing
-        (MANIFESTS / problem.split(" ")[0]).unlink()
+    for problem in stale(generated, manifests):  # only leftovers can remain after writing
+        (manifests / problem.split(" ")[0]).unlink()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if manifests/ differs from the chart")
+    parser.add_argument("--manifests", type=Path, default=MANIFESTS, help="folder to write or check")
     args = parser.parse_args()
     generated = render(find_helm())
     if args.check:
-        if problems := stale(generated):
+        if problems := stale(generated, args.manifests):
             sys.exit("render_manifests: stale, run hack/render_manifests.py: " + ", ".join(sorted(problems)))
         return
-    write(generated)
+    write(generated, args.manifests)
     print(f"wrote {len(generated)} files under manifests/")
 
 

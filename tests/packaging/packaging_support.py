@@ -47,12 +47,26 @@ class HelmError(Exception):
     """helm exited non-zero; the message is its stderr."""
 
 
-def find_helm() -> str:
-    if explicit := os.environ.get("FACEBLUR_HELM"):
+def find_tool(name: str) -> str:
+    """helm or kubectl: FACEBLUR_HELM / FACEBLUR_KUBECTL if set, else the test environment's binaries."""
+    if explicit := os.environ.get(f"FACEBLUR_{name.upper()}"):
         return explicit
     from faceblur_testenv.binaries import ensure_binaries
 
-    return str(ensure_binaries() / "helm")
+    return str(ensure_binaries() / name)
+
+
+def find_helm() -> str:
+    return find_tool("helm")
+
+
+def kustomize(folder: Path) -> list[Manifest]:
+    """What `kubectl apply -k folder` would apply."""
+    done = subprocess.run(
+        [find_tool("kubectl"), "kustomize", str(folder)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return load_documents(done.stdout)
 
 
 @dataclass(frozen=True)
