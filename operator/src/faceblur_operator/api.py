@@ -1,0 +1,547 @@
+"""The FaceBlurJob API, defined once: these models generate the CRD schema and parse objects.
+
+Field descriptions become `kubectl explain` text; ranges, enums, patterns and defaults become
+schema validation; `x-kubernetes-validations` carry the CEL rules. Enums that mean the same as
+the worker's options are the worker's own (faceblur.options), so both sides agree by construction.
+
+Fields the cluster operator may default through the operator's defaults file (images, storage,
+detector, resources, placement) carry no schema default: an unset field is visible as unset, and
+the operator fills it when it creates the Jobs.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from faceblur.manifest import SplitMode
+from faceblur.options import DetectorName, ExecutionProvider, MaskShape, ReplaceWith
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "faceblur.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "FaceBlurJob"
+PLURAL = "faceblurjobs"
+SINGULAR = "faceblurjob"
+SHORT_NAMES = ("fbj",)
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+# Bounds keep the CEL cost estimate of the immutability rule within the API server's budget.
+NAME_MAX = 253
+KEY_MAX = 1024
+URL_MAX = 2048
+TEXT_MAX = 256
+
+_DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+QUANTITY_PATTERN = rf"^(\+|-)?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
+_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+
+
+def _check_quantity(value: int | str) -> int | str:
+    if isinstance(value, str) and not _QUANTITY_RE.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)")
+    return value
+
+
+Quantity = Annotated[
+    int | str,
+    AfterValidator(_check_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "maxLength": 64,
+            "pattern": QUANTITY_PATTERN,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+
+
+def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
+    """CEL rules for a model's schema, each with the message the API server returns."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+
+
+class _Api(BaseModel):
+    """Spec side: camelCase in YAML, unknown fields refused (the schema and the model are one source)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, use_enum_values=False
+    )
+
+
+class _Status(BaseModel):
+    """Status side: tolerant of fields it does not know, so an older operator can read a newer status."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+
+# ---------------------------------------------------------------------------------------------- enums
+
+
+class CleanupPolicy(StrEnum):
+    ON_SUCCESS = "OnSuccess"  # intermediates removed once the output is published
+    ALWAYS = "Always"  # also removed when the job fails (a retry then starts from the split)
+    NEVER = "Never"  # kept for inspection or a later merge pass
+
+
+class X264Preset(StrEnum):
+    ULTRAFAST = "ultrafast"
+    SUPERFAST = "superfast"
+    VERYFAST = "veryfast"
+    FASTER = "faster"
+    FAST = "fast"
+    MEDIUM = "medium"
+    SLOW = "slow"
+    SLOWER = "slower"
+    VERYSLOW = "veryslow"
+
+
+class PullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    SPLITTING = "Splitting"
+    PROCESSING = "Processing"
+    COMPOSING = "Composing"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED)
+
+
+class ConditionType(StrEnum):
+    SPLIT = "Split"  # True once the input is cut into chunks
+    PROCESSED = "Processed"  # True once every chunk is anonymized
+    COMPLETE = "Complete"  # True once the output is published
+    FAILED = "Failed"  # True while the job is failed (False again after a retry)
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Reason(StrEnum):
+    """Why the job is where it is: the `reason` of conditions and Events, one name per cause."""
+
+    # progress
+    CREATED = "Created"  # the first Job is created, not started yet
+    QUEUED = "Queued"  # a Job waits for admission by Kueue
+    UNSCHEDULABLE = "Unschedulable"  # pods wait for a node (no GPU, taints, quota)
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CONFIG_ERROR = "ContainerConfigError"  # e.g. the credentials Secret or one of its keys is missing
+    SPLITTING = "Splitting"
+    SPLIT_DONE = "SplitDone"
+    PROCESSING = "Processing"
+    CHUNKS_RETRYING = "ChunksRetrying"  # some chunks failed and are retried by the Job
+    CHUNKS_DONE = "ChunksDone"
+    COMPOSING = "Composing"
+    SUCCEEDED = "Succeeded"
+    RETRY_REQUESTED = "RetryRequested"
+    # failures
+    INVALID_SPEC = "InvalidSpec"  # the spec can never work with this operator's settings
+    INVALID_INPUT = "InvalidInput"  # the input can never be processed (worker exit code 3)
+    STORAGE_ERROR = "StorageError"  # object store unreachable, missing object, bad credentials
+    MODEL_ERROR = "ModelError"  # detector model missing or unloadable (worker exit code 5)
+    INTERNAL_ERROR = "InternalError"  # a worker bug or crash that kept failing
+    CHUNK_FAILED = "ChunkFailed"  # one or more chunks failed more often than allowed
+    RESULT_MISSING = "ResultMissing"  # a stage succeeded but its pod and result are gone
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    JOB_FAILED = "JobFailed"  # a Job failed for a reason none of the above names
+
+
+# ----------------------------------------------------------------------------------------------- spec
+
+
+INPUT_RULE = "input needs either url, or both bucket and key"
+CHUNKING_RULE = "set at most one of framesPerChunk and chunks"
+OUTPUT_RULE = "output.bucket and output.key are required when the input is a URL"
+
+
+class Input(_Api):
+    """The video to anonymize: an object in the store (bucket and key), or an http(s) URL."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "has(self.url) ? !has(self.bucket) && !has(self.key) : has(self.bucket) && has(self.key)",
+                INPUT_RULE,
+            )
+        )
+    )
+
+    bucket: str | None = Field(None, min_length=1, max_length=63, description="Bucket of the input object.")
+    key: str | None = Field(None, min_length=1, max_length=KEY_MAX, description="Key of the input object.")
+    url: str | None = Field(
+        None,
+        max_length=URL_MAX,
+        pattern=r"^https?://",
+        description="An http(s) URL to read the input from, instead of bucket and key.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Input:
+        by_url = self.url is not None and self.bucket is None and self.key is None
+        by_object = self.url is None and self.bucket is not None and self.key is not None
+        if not (by_url or by_object):
+            raise ValueError(INPUT_RULE)
+        return self
+
+
+class Output(_Api):
+    """Where the anonymized video is published (atomically, once complete)."""
+
+    bucket: str | None = Field(
+        None, min_length=1, max_length=63, description="Bucket of the output. Default: the input's bucket."
+    )
+    key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=KEY_MAX,
+        description="Key of the output. Default: the input's key, its extension replaced by '.blurred.mp4'.",
+    )
+
+
+class Intermediates(_Api):
+    """Where chunks, detections and debug files live while the job runs."""
+
+    bucket: str | None = Field(
+        None,
+        min_length=1,
+        max_length=63,
+        description="Bucket for intermediates. Default: the output's bucket.",
+    )
+    prefix: str | None = Field(
+        None,
+        min_length=1,
+        max_length=KEY_MAX,
+        description="Key prefix for intermediates. Default: 'faceblur-jobs/<namespace>/<name>-<uid prefix>'.",
+    )
+
+
+class CredentialsSecret(_Api):
+    """A Secret in the job's namespace holding the object store's access and secret keys."""
+
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="Name of the Secret.")
+    access_key_key: str = Field(
+        "accessKey", min_length=1, max_length=TEXT_MAX, description="Key of the access key in the Secret."
+    )
+    secret_key_key: str = Field(
+        "secretKey", min_length=1, max_length=TEXT_MAX, description="Key of the secret key in the Secret."
+    )
+
+
+class Storage(_Api):
+    """The S3-compatible object store. Credentials only by Secret reference, never in the spec."""
+
+    endpoint: str | None = Field(
+        None,
+        min_length=1,
+        max_length=URL_MAX,
+        description="host:port or http(s)://host:port. Default: the operator's default storage.",
+    )
+    secure: bool | None = Field(
+        None, description="Use TLS. Default: true for an https:// endpoint, else false."
+    )
+    region: str | None = Field(None, max_length=TEXT_MAX, description="Region, if the store needs one.")
+    credentials_secret: CredentialsSecret | None = Field(
+        None, description="Secret with the credentials. Default: the operator's default storage Secret."
+    )
+
+
+class Detector(_Api):
+    """The face detector run on every frame. Unset fields come from the operator's defaults."""
+
+    name: DetectorName | None = Field(
+        None, description="centerface (fast, built in) or scrfd (more accurate, needs a model)."
+    )
+    model: str | None = Field(
+        None, max_length=URL_MAX, description="Model file path in the worker image, or an http(s) URL."
+    )
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="Detection score threshold. Default: the detector's own."
+    )
+    scale: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$",
+        max_length=11,
+        description="Inference size WxH (e.g. 640x360). Default: the detector's own.",
+    )
+    batch_size: int | None = Field(None, ge=1, le=256, description="Frames per inference batch.")
+    execution_provider: ExecutionProvider | None = Field(
+        None, description="onnxruntime execution provider. Default: auto (TensorRT, CUDA, then CPU)."
+    )
+
+
+class Anonymization(_Api):
+    """How a detected face is hidden."""
+
+    method: ReplaceWith = Field(ReplaceWith.BLUR, description="blur, mosaic or solid.")
+    mask_shape: MaskShape = Field(MaskShape.ELLIPSE, description="ellipse or box.")
+    mask_scale: float = Field(
+        1.3, ge=1.0, le=4.0, description="Factor by which a face box grows before masking."
+    )
+
+
+class Smoothing(_Api):
+    """Temporal smoothing: a face found in frame f also covers its neighbours, across chunks too."""
+
+    look_back: int = Field(10, ge=0, le=300, description="Frames after a detection that stay covered.")
+    look_ahead: int = Field(5, ge=0, le=300, description="Frames before a detection that are covered.")
+
+
+class Encoding(_Api):
+    """H.264 encoding of the anonymized chunks."""
+
+    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor (lower is better).")
+    preset: X264Preset = Field(X264Preset.VERYFAST, description="x264 preset.")
+
+
+class Chunking(_Api):
+    """How the input is cut: at most one of framesPerChunk and chunks. Default: the worker's choice."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "!(has(self.framesPerChunk) && has(self.chunks))",
+                "set at most one of framesPerChunk and chunks",
+            )
+        )
+    )
+
+    frames_per_chunk: int | None = Field(None, ge=1, le=10_000_000, description="Frames per chunk.")
+    chunks: int | None = Field(None, ge=1, le=10_000, description="Number of chunks.")
+    mode: SplitMode = Field(
+        SplitMode.AUTO, description="copy (at keyframes, lossless), reencode (exact ranges) or auto."
+    )
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Chunking:
+        if self.frames_per_chunk is not None and self.chunks is not None:
+            raise ValueError(CHUNKING_RULE)
+        return self
+
+
+class ResourceAmounts(_Api):
+    cpu: Quantity | None = Field(None, description="CPU, e.g. 2 or 1500m.")
+    memory: Quantity | None = Field(None, description="Memory, e.g. 4Gi.")
+
+
+class WorkerResources(_Api):
+    """Resources of each worker pod. Unset fields come from the operator's defaults."""
+
+    gpus: int | None = Field(
+        None, ge=0, le=16, description="NVIDIA GPUs per worker pod (nvidia.com/gpu). 0: CPU only."
+    )
+    requests: ResourceAmounts | None = Field(None, description="Requested CPU and memory.")
+    limits: ResourceAmounts | None = Field(None, description="CPU and memory limits.")
+
+
+class Toleration(_Api):
+    key: str | None = Field(
+        None, max_length=TEXT_MAX, description="Taint key; empty with Exists: all taints."
+    )
+    operator: TolerationOperator | None = Field(None, description="Exists or Equal (default).")
+    value: str | None = Field(None, max_length=TEXT_MAX, description="Taint value for Equal.")
+    effect: TaintEffect | None = Field(None, description="Taint effect; empty: all effects.")
+    toleration_seconds: int | None = Field(None, ge=0, description="For NoExecute: how long the pod stays.")
+
+
+class Placement(_Api):
+    """Where the pods run. Merged over the operator's defaults (spec wins)."""
+
+    node_selector: dict[str, Annotated[str, Field(max_length=TEXT_MAX)]] | None = Field(
+        None, max_length=64, description="Node labels the pods require."
+    )
+    tolerations: list[Toleration] | None = Field(None, max_length=32, description="Taints the pods tolerate.")
+    priority_class_name: str | None = Field(
+        None, max_length=NAME_MAX, description="PriorityClass of the pods."
+    )
+    runtime_class_name: str | None = Field(None, max_length=NAME_MAX, description="RuntimeClass of the pods.")
+
+
+class Images(_Api):
+    """Container images, overriding the operator's defaults."""
+
+    worker: str | None = Field(
+        None, max_length=URL_MAX, description="CPU worker image (split, compose, CPU work)."
+    )
+    gpu_worker: str | None = Field(None, max_length=URL_MAX, description="GPU worker image (work with GPUs).")
+    pull_policy: PullPolicy | None = Field(None, description="imagePullPolicy of every container.")
+
+
+def _section(model: type[BaseModel], description: str) -> Any:
+    """A sub-object whose own fields all have defaults: `default: {}` lets the API server fill them."""
+    return Field(default_factory=model, description=description, json_schema_extra={"default": {}})
+
+
+class FaceBlurJobSpec(_Api):
+    """What to anonymize, where to put it, and how. Immutable once the job has started."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "has(self.input.bucket) || (has(self.output.bucket) && has(self.output.key))",
+                OUTPUT_RULE,
+            )
+        )
+    )
+
+    input: Input = Field(description="The video to anonymize.")
+    output: Output = _section(Output, "Where the anonymized video goes. Default: next to the input.")
+    storage: Storage | None = Field(None, description="The object store. Default: the operator's.")
+    intermediates: Intermediates | None = Field(None, description="Where intermediates go.")
+    detector: Detector | None = Field(None, description="Face detector settings.")
+    anonymization: Anonymization = _section(Anonymization, "How faces are hidden.")
+    smoothing: Smoothing = _section(Smoothing, "Temporal smoothing of detections.")
+    encoding: Encoding = _section(Encoding, "Encoding of the output.")
+    chunking: Chunking = _section(Chunking, "How the input is cut into chunks.")
+    parallelism: int = Field(4, ge=1, le=1000, description="Most worker pods running at once.")
+    max_retries_per_chunk: int = Field(
+        2, ge=0, le=10, description="Retries of a failing chunk before the job fails (backoffLimitPerIndex)."
+    )
+    resources: WorkerResources | None = Field(None, description="Resources of each worker pod.")
+    placement: Placement | None = Field(None, description="Node selection for the pods.")
+    images: Images | None = Field(None, description="Image overrides.")
+    debug: bool = Field(
+        False, description="Also write a debug video with boxes and scores and a contact sheet PNG."
+    )
+    cleanup: CleanupPolicy = Field(
+        CleanupPolicy.ON_SUCCESS, description="When intermediates are deleted: OnSuccess, Always or Never."
+    )
+    queue_name: str | None = Field(
+        None,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Kueue LocalQueue: Jobs get the queue label and are created suspended for admission.",
+    )
+
+    @model_validator(mode="after")
+    def _output_known(self) -> FaceBlurJobSpec:
+        if self.input.url is not None and (self.output.bucket is None or self.output.key is None):
+            raise ValueError(OUTPUT_RULE)
+        return self
+
+
+# --------------------------------------------------------------------------------------------- status
+
+
+class Condition(_Status):
+    """A Kubernetes-style condition: lastTransitionTime changes only when status changes."""
+
+    type: ConditionType = Field(description="Split, Processed, Complete or Failed.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: Reason = Field(description="Machine-readable cause.")
+    message: str = Field("", description="Human-readable detail.")
+    last_transition_time: str = Field(
+        description="When status last changed.", json_schema_extra={"format": "date-time"}
+    )
+    observed_generation: int | None = Field(None, description="The spec generation this was computed from.")
+
+
+class Progress(_Status):
+    chunks: str = Field("", description="Completed/total chunks, e.g. 7/12.")
+    chunks_total: int | None = Field(None, description="Number of chunks of the input.")
+    chunks_completed: int = Field(0, description="Chunks anonymized and published.")
+    frames_total: int | None = Field(None, description="Frames of the input.")
+    frames_processed: int = Field(0, description="Frames of the completed chunks.")
+    faces_found: int = Field(0, description="Face boxes anonymized so far (detected and carried).")
+
+
+class DebugArtefacts(_Status):
+    video: str | None = Field(None, description="URL of the debug video (boxes and scores drawn).")
+    contact_sheet: str | None = Field(None, description="URL of the contact sheet PNG.")
+
+
+class StageJobs(_Status):
+    split: str | None = Field(None, description="Name of the split Job.")
+    work: str | None = Field(None, description="Name of the Indexed worker Job.")
+    compose: str | None = Field(None, description="Name of the compose Job.")
+    cleanup: str | None = Field(None, description="Name of the cleanup Job, if any.")
+
+
+class FaceBlurJobStatus(_Status):
+    """Written by the operator only; recomputed from the Jobs at every reconcile."""
+
+    phase: Phase | None = Field(
+        None, description="Pending, Splitting, Processing, Composing, Succeeded or Failed."
+    )
+    reason: Reason | None = Field(None, description="Why the job is in this phase.")
+    message: str | None = Field(None, description="What is happening, for people.")
+    observed_generation: int | None = Field(None, description="The spec generation last acted on.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Split, Processed, Complete, Failed.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    progress: Progress | None = Field(None, description="Chunks, frames and faces.")
+    start_time: str | None = Field(
+        None, description="When the first Job started.", json_schema_extra={"format": "date-time"}
+    )
+    completion_time: str | None = Field(
+        None, description="When the job succeeded or failed.", json_schema_extra={"format": "date-time"}
+    )
+    input: str | None = Field(None, description="URL of the input.")
+    output: str | None = Field(None, description="URL of the output video.")
+    intermediates: str | None = Field(None, description="URL of the intermediates (the worker's job URL).")
+    debug: DebugArtefacts | None = Field(None, description="Debug video and contact sheet, when debug is on.")
+    failed_indexes: str | None = Field(None, description="Chunks that failed, e.g. 3,5-7.")
+    jobs: StageJobs | None = Field(None, description="Names of this job's Jobs.")
+    attempt: int = Field(0, description="How many retries were made (faceblur.dev/retry).")
+    retry_token: str | None = Field(None, description="The faceblur.dev/retry value last acted on.")
+
+    def condition(self, kind: ConditionType) -> Condition | None:
+        return next((c for c in self.conditions if c.type == kind), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class FaceBlurJobResource(BaseModel):
+    """The whole object, for the CRD's root schema: spec required, status written by the operator."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        json_schema_extra=_rules(
+            (
+                "!has(oldSelf.status) || !has(oldSelf.status.phase) || self.spec == oldSelf.spec",
+                "spec is immutable once the job has started: delete and recreate the FaceBlurJob to change",
+            )
+        ),
+    )
+
+    spec: FaceBlurJobSpec = Field(description="What to anonymize and how.")
+    status: FaceBlurJobStatus | None = Field(
+        None, description="Progress and result, written by the operator."
+    )
+
+
+def parse_spec(raw: Any) -> FaceBlurJobSpec:
+    return FaceBlurJobSpec.model_validate(raw or {})
+
+
+def parse_status(raw: Any) -> FaceBlurJobStatus:
+    return FaceBlurJobStatus.model_validate(raw or {})

@@ -1,0 +1,36 @@
+"""Kubernetes-style conditions: one per type, lastTransitionTime moves only when status flips."""
+
+from __future__ import annotations
+
+from faceblur_operator.api import Condition, ConditionStatus, ConditionType, Reason
+
+ORDER = (ConditionType.SPLIT, ConditionType.PROCESSED, ConditionType.COMPLETE, ConditionType.FAILED)
+
+
+def set_condition(
+    conditions: list[Condition],
+    kind: ConditionType,
+    status: ConditionStatus,
+    reason: Reason,
+    message: str,
+    *,
+    now: str,
+    generation: int | None,
+) -> list[Condition]:
+    """A new list with `kind` set; the previous lastTransitionTime is kept when status is unchanged."""
+    previous = next((c for c in conditions if c.type == kind), None)
+    since = previous.last_transition_time if previous is not None and previous.status == status else now
+    updated = Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    rest = [c for c in conditions if c.type != kind]
+    return sorted([*rest, updated], key=lambda c: ORDER.index(c.type))
+
+
+def is_true(conditions: list[Condition], kind: ConditionType) -> bool:
+    return any(c.type == kind and c.status == ConditionStatus.TRUE for c in conditions)

@@ -1,0 +1,269 @@
+"""Resolve a FaceBlurJob's spec against the operator's defaults into everything its Jobs need.
+
+Pure: the spec, the owner's identity and the operator's settings in, a frozen `JobPlan` out,
+or `InvalidSpecError` when no setting can make the spec work (e.g. no object store at all).
+The Job builders take only a plan, so they never look at defaults themselves.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from faceblur_operator.api import (
+    CleanupPolicy,
+    Detector,
+    FaceBlurJobSpec,
+    Placement,
+    ResourceAmounts,
+    Toleration,
+    WorkerResources,
+)
+from faceblur_operator.settings import OperatorConfig
+
+INTERMEDIATES_ROOT = "faceblur-jobs"
+OUTPUT_SUFFIX = ".blurred.mp4"
+
+
+class InvalidSpecError(ValueError):
+    """The spec can never work with this operator's settings; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    namespace: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    endpoint: str
+    secure: bool | None
+    region: str | None
+    secret_name: str | None
+    access_key_key: str = "accessKey"
+    secret_key_key: str = "secretKey"
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    image: str
+    gpus: int
+    requests: ResourceAmounts
+    limits: ResourceAmounts
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    owner: Owner
+    input_url: str
+    output_url: str
+    job_url: str  # the worker's job URL: intermediates live under it
+    storage: StorageAccess
+    split_args: tuple[str, ...]
+    process_args: tuple[str, ...]
+    compose_args: tuple[str, ...]
+    cpu_pod: PodSettings  # split, compose and cleanup pods
+    worker_pod: PodSettings  # the Indexed worker Job's pods
+    pull_policy: str | None
+    service_account: str | None
+    parallelism: int
+    backoff_limit_per_index: int
+    debug: bool
+    cleanup: CleanupPolicy
+    queue_name: str | None
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def default_output_key(input_key: str) -> str:
+    stem, _ext = posixpath.splitext(input_key)
+    return stem + OUTPUT_SUFFIX
+
+
+def _locations(spec: FaceBlurJobSpec, owner: Owner) -> tuple[str, str, str]:
+    """Input URL, output URL, job URL."""
+    source = spec.input
+    if source.url:
+        input_url = source.url
+    elif source.bucket and source.key:
+        input_url = f"s3://{source.bucket}/{source.key}"
+    else:
+        raise InvalidSpecError("spec.input needs either url, or both bucket and key")
+    out_bucket = spec.output.bucket or source.bucket
+    out_key = spec.output.key or (default_output_key(source.key) if source.key else None)
+    if not out_bucket or not out_key:
+        raise InvalidSpecError("spec.output.bucket and spec.output.key are required when the input is a URL")
+    inter = spec.intermediates
+    work_bucket = (inter.bucket if inter else None) or out_bucket
+    prefix = (inter.prefix if inter else None) or (
+        f"{INTERMEDIATES_ROOT}/{owner.namespace}/{owner.name}-{owner.uid[:8]}"
+    )
+    return input_url, f"s3://{out_bucket}/{out_key}", f"s3://{work_bucket}/{prefix.strip('/')}"
+
+
+def _storage(spec: FaceBlurJobSpec, config: OperatorConfig) -> StorageAccess:
+    """The spec's store, or the operator's default one. A spec naming its own endpoint never
+    receives the default store's credentials: they belong to that other endpoint."""
+    own, default = spec.storage, config.defaults.storage
+    if own and own.endpoint:
+        base = own
+        secret = own.credentials_secret
+    else:
+        base = default
+        secret = (own.credentials_secret if own else None) or default.credentials_secret
+    if not base.endpoint:
+        raise InvalidSpecError(
+            "no object store: set spec.storage.endpoint, or storage.endpoint in the operator's defaults"
+        )
+    secure = own.secure if own and own.secure is not None else base.secure
+    region = (own.region if own else None) or base.region
+    if secret is None:
+        return StorageAccess(endpoint=base.endpoint, secure=secure, region=region, secret_name=None)
+    return StorageAccess(
+        endpoint=base.endpoint,
+        secure=secure,
+        region=region,
+        secret_name=secret.name,
+        access_key_key=secret.access_key_key,
+        secret_key_key=secret.secret_key_key,
+    )
+
+
+def _merge_detector(*layers: Detector | None) -> Detector:
+    """Field by field, the first layer that sets a field wins."""
+    merged: dict[str, object] = {}
+    for layer in layers:
+        if layer is None:
+            continue
+        for name, value in layer.model_dump(exclude_none=True).items():
+            merged.setdefault(name, value)
+    return Detector.model_validate(merged)
+
+
+def _merge_amounts(*layers: ResourceAmounts | None) -> ResourceAmounts:
+    cpu = next((a.cpu for a in layers if a is not None and a.cpu is not None), None)
+    memory = next((a.memory for a in layers if a is not None and a.memory is not None), None)
+    return ResourceAmounts(cpu=cpu, memory=memory)
+
+
+def _merge_placement(*layers: Placement | None) -> Placement:
+    """Node selectors unite (earlier layers win a key), tolerations add up, class names: first set wins."""
+    selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    priority = runtime = None
+    for layer in layers:
+        if layer is None:
+            continue
+        for key, value in (layer.node_selector or {}).items():
+            selector.setdefault(key, value)
+        tolerations.extend(t for t in layer.tolerations or [] if t not in tolerations)
+        priority = priority or layer.priority_class_name
+        runtime = runtime or layer.runtime_class_name
+    return Placement(
+        node_selector=selector or None,
+        tolerations=tolerations or None,
+        priority_class_name=priority,
+        runtime_class_name=runtime,
+    )
+
+
+def _process_args(spec: FaceBlurJobSpec, job_url: str, detector: Detector) -> tuple[str, ...]:
+    args = ["--job", job_url]
+    if detector.name is not None:
+        args += ["--detector", detector.name.value]
+    if detector.model:
+        args += ["--model", detector.model]
+    if detector.threshold is not None:
+        args += ["--thresh", _number(detector.threshold)]
+    if detector.scale:
+        args += ["--scale", detector.scale]
+    if detector.batch_size is not None:
+        args += ["--batch-size", str(detector.batch_size)]
+    if detector.execution_provider is not None:
+        args += ["--execution-provider", detector.execution_provider.value]
+    anon, smooth, enc = spec.anonymization, spec.smoothing, spec.encoding
+    args += ["--replacewith", anon.method.value, "--mask-shape", anon.mask_shape.value]
+    args += ["--mask-scale", _number(anon.mask_scale)]
+    args += ["--look-back", str(smooth.look_back), "--look-ahead", str(smooth.look_ahead)]
+    args += ["--crf", str(enc.crf), "--preset", enc.preset.value]
+    if spec.debug:
+        args.append("--debug")
+    return tuple(args)
+
+
+def _split_args(spec: FaceBlurJobSpec, input_url: str, job_url: str) -> tuple[str, ...]:
+    args = ["--input", input_url, "--job", job_url]
+    if spec.chunking.chunks is not None:
+        args += ["--chunks", str(spec.chunking.chunks)]
+    elif spec.chunking.frames_per_chunk is not None:
+        args += ["--chunk-frames", str(spec.chunking.frames_per_chunk)]
+    args += ["--split-mode", spec.chunking.mode.value]
+    return tuple(args)
+
+
+def _compose_args(spec: FaceBlurJobSpec, job_url: str, output_url: str) -> tuple[str, ...]:
+    args = ["--job", job_url, "--output", output_url]
+    if spec.debug:
+        args.append("--debug")
+    if spec.cleanup in (CleanupPolicy.ON_SUCCESS, CleanupPolicy.ALWAYS):
+        args.append("--cleanup")
+    return tuple(args)
+
+
+def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobPlan:
+    defaults = config.defaults
+    input_url, output_url, job_url = _locations(spec, owner)
+    storage = _storage(spec, config)
+
+    own = spec.resources or WorkerResources()
+    gpus = own.gpus if own.gpus is not None else (defaults.resources.gpus or 0)
+    base = defaults.gpu_resources if gpus else defaults.resources
+    detector = _merge_detector(spec.detector, defaults.gpu_detector if gpus else None, defaults.detector)
+
+    images = spec.images
+    cpu_image = (images.worker if images else None) or defaults.images.worker or config.worker_image
+    gpu_image = (
+        (images.gpu_worker if images else None) or defaults.images.gpu_worker or config.gpu_worker_image
+    )
+    pull_policy = (images.pull_policy if images else None) or defaults.images.pull_policy
+
+    cpu_pod = PodSettings(
+        image=cpu_image,
+        gpus=0,
+        requests=_merge_amounts(defaults.resources.requests),
+        limits=_merge_amounts(defaults.resources.limits),
+        placement=_merge_placement(spec.placement, defaults.placement),
+    )
+    worker_pod = PodSettings(
+        image=gpu_image if gpus else cpu_image,
+        gpus=gpus,
+        requests=_merge_amounts(own.requests, base.requests, defaults.resources.requests),
+        limits=_merge_amounts(own.limits, base.limits, defaults.resources.limits),
+        placement=_merge_placement(
+            spec.placement, defaults.gpu_placement if gpus else None, defaults.placement
+        ),
+    )
+    return JobPlan(
+        owner=owner,
+        input_url=input_url,
+        output_url=output_url,
+        job_url=job_url,
+        storage=storage,
+        split_args=_split_args(spec, input_url, job_url),
+        process_args=_process_args(spec, job_url, detector),
+        compose_args=_compose_args(spec, job_url, output_url),
+        cpu_pod=cpu_pod,
+        worker_pod=worker_pod,
+        pull_policy=pull_policy.value if pull_policy else None,
+        service_account=config.worker_service_account,
+        parallelism=spec.parallelism,
+        backoff_limit_per_index=spec.max_retries_per_chunk,
+        debug=spec.debug,
+        cleanup=spec.cleanup,
+        queue_name=spec.queue_name,
+    )

@@ -1,0 +1,142 @@
+"""The generated CRD: up to date, structural, documented, and agreeing with the models and examples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from faceblur.options import DetectorName, ReplaceWith
+from faceblur_operator import crd
+from faceblur_operator.api import FaceBlurJobSpec
+from pydantic import ValidationError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{path}[{i}]")
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    version = crd.build_crd()["spec"]["versions"][0]
+    return version["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+
+
+def test_generated_files_are_up_to_date() -> None:
+    stale = crd.stale_files(ROOT)
+    assert not stale, f"regenerate with `python -m faceblur_operator.crd`: {stale}"
+
+
+def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
+    assert crd.main(["--root", str(tmp_path), "--check"]) == 1
+    assert crd.main(["--root", str(tmp_path)]) == 0
+    assert crd.main(["--root", str(tmp_path), "--check"]) == 0
+    (tmp_path / crd.OUTPUTS[1]).write_text("edited by hand\n")
+    assert crd.main(["--root", str(tmp_path), "--check"]) == 1
+
+
+def test_names_scope_and_subresources() -> None:
+    spec = crd.build_crd()["spec"]
+    assert (spec["group"], spec["scope"], spec["names"]["kind"]) == (
+        "faceblur.dev",
+        "Namespaced",
+        "FaceBlurJob",
+    )
+    assert spec["names"]["shortNames"] == ["fbj"]
+    assert spec["names"]["plural"] == "faceblurjobs"
+    version = spec["versions"][0]
+    assert version["name"] == "v1alpha1"
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Phase"] == ".status.phase"
+    assert columns["Progress"] == ".status.progress.chunks"
+    assert columns["Faces"] == ".status.progress.facesFound"
+    assert columns["Age"] == ".metadata.creationTimestamp"
+
+
+def test_schema_is_structural(schema: dict[str, Any]) -> None:
+    for path, node in walk(schema):
+        assert not {"$ref", "$defs", "title"} & node.keys(), path
+        assert node.get("additionalProperties") is not False, path
+        assert node.get("type") != "null", path
+        if "anyOf" in node:
+            assert node.get("x-kubernetes-int-or-string") is True, path
+    spec = schema["properties"]["spec"]
+    assert "x-kubernetes-preserve-unknown-fields" not in spec
+    assert schema["required"] == ["spec"]
+    assert spec["required"] == ["input"]
+
+
+def test_every_spec_field_is_described_and_strings_are_bounded(schema: dict[str, Any]) -> None:
+    for path, node in walk(schema["properties"]["spec"]):
+        for name, sub in node.get("properties", {}).items():
+            assert sub.get("description"), f"{path}.{name} has no description"
+        if (node.get("type") == "string" and "enum" not in node and "anyOf" not in path) or node.get(
+            "x-kubernetes-int-or-string"
+        ):
+            assert "maxLength" in node, f"{path} is unbounded (CEL cost)"
+        if node.get("type") == "array":
+            assert "maxItems" in node, path
+
+
+def test_enums_come_from_the_worker(schema: dict[str, Any]) -> None:
+    spec = schema["properties"]["spec"]["properties"]
+    assert spec["detector"]["properties"]["name"]["enum"] == [d.value for d in DetectorName]
+    assert spec["anonymization"]["properties"]["method"]["enum"] == [r.value for r in ReplaceWith]
+    assert spec["anonymization"]["properties"]["method"]["default"] == "blur"
+
+
+def test_cel_rules(schema: dict[str, Any]) -> None:
+    rules = [r["rule"] for _, node in walk(schema) for r in node.get("x-kubernetes-validations", [])]
+    assert "!has(oldSelf.status) || !has(oldSelf.status.phase) || self.spec == oldSelf.spec" in rules
+    assert any("has(self.url)" in r for r in rules)
+    assert any("framesPerChunk" in r for r in rules)
+
+
+def test_conditions_are_a_map_list(schema: dict[str, Any]) -> None:
+    conditions = schema["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_are_valid_jobs(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    assert (doc["apiVersion"], doc["kind"]) == ("faceblur.dev/v1alpha1", "FaceBlurJob")
+    FaceBlurJobSpec.model_validate(doc["spec"])
+
+
+def test_examples_exist() -> None:
+    assert {p.name for p in EXAMPLES} >= {"cpu.yaml", "gpu.yaml", "debug.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"input": {"bucket": "b"}}, "input needs either url"),
+        ({"input": {"url": "https://x", "bucket": "b", "key": "k"}}, "input needs either url"),
+        ({"input": {"bucket": "b", "key": "k"}, "detector": {"threshold": 1.5}}, "less than or equal to 1"),
+        ({"input": {"bucket": "b", "key": "k"}, "detector": {"scale": "big"}}, "pattern"),
+        ({"input": {"bucket": "b", "key": "k"}, "resources": {"limits": {"memory": "lots"}}}, "quantity"),
+        (
+            {"input": {"bucket": "b", "key": "k"}, "chunking": {"chunks": 2, "framesPerChunk": 5}},
+            "at most one",
+        ),
+        ({"input": {"bucket": "b", "key": "k"}, "anonymization": {"method": "pixelate"}}, "blur"),
+        ({"input": {"bucket": "b", "key": "k"}, "secretKey": "x"}, "Extra inputs"),
+    ],
+)
+def test_model_refuses_what_the_schema_refuses(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        FaceBlurJobSpec.model_validate(spec)
