@@ -1,0 +1,201 @@
+"""Jobs run to the end through the real job controller, the real scheduler and the local pod runner."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.podrecords import peak_concurrency, runs_matching
+from faceblur_testenv.polling import wait_until
+from testenv_support import (
+    JSON,
+    apply,
+    condition,
+    config_map,
+    container,
+    get,
+    indexed_job,
+    pods,
+    secret,
+    wait_job,
+    wait_pod_phase,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+def bare_pod(namespace: str, name: str, *containers: JSON, **spec: object) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"restartPolicy": "Never", "containers": list(containers), **spec},
+    }
+
+
+def test_indexed_job_completes_every_index(test_cluster: TestCluster, namespace: str) -> None:
+    command = ["sh", "-c", 'echo "index $JOB_COMPLETION_INDEX"; sleep 0.5']
+    apply(test_cluster, indexed_job(namespace, "three", command, completions=3, parallelism=2))
+
+    job = wait_job(test_cluster, namespace, "three", "Complete")
+
+    assert job["status"]["completedIndexes"] == "0-2"
+    assert job["status"]["succeeded"] == 3
+    runs = runs_matching(test_cluster.pod_runs(), namespace, {"job-name": "three"})
+    assert len(runs) == 3
+    assert peak_concurrency(runs) <= 2
+    logs = {test_cluster.pod_log(namespace, run.name).strip() for run in runs}
+    assert logs == {"index 0", "index 1", "index 2"}
+
+
+def test_index_failing_past_its_backoff_limit_fails_the_job(
+    test_cluster: TestCluster, namespace: str
+) -> None:
+    command = ["sh", "-c", '[ "$JOB_COMPLETION_INDEX" != 1 ]']
+    apply(
+        test_cluster,
+        indexed_job(namespace, "bad-one", command, completions=3, parallelism=3, backoffLimitPerIndex=1),
+    )
+
+    job = wait_job(test_cluster, namespace, "bad-one", "Failed", timeout_s=120)
+
+    assert condition(job, "Failed")["reason"] == "FailedIndexes"  # type: ignore[index]
+    assert job["status"]["failedIndexes"] == "1"
+    assert job["status"]["completedIndexes"] == "0,2"
+    runs = runs_matching(test_cluster.pod_runs(), namespace, {"job-name": "bad-one"})
+    index_one = [r for r in runs if r.labels["batch.kubernetes.io/job-completion-index"] == "1"]
+    assert len(index_one) == 2  # the first try and one retry
+    assert all(r.exit_codes == {"main": 1} and r.phase == "Failed" for r in index_one)
+
+
+def test_pod_failure_policy_reads_the_exit_code(test_cluster: TestCluster, namespace: str) -> None:
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [3]}}]}
+    command = ["sh", "-c", 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 3; fi; sleep 30']
+    apply(
+        test_cluster,
+        indexed_job(
+            namespace,
+            "fast-fail",
+            command,
+            completions=2,
+            parallelism=2,
+            backoffLimitPerIndex=5,
+            podFailurePolicy=policy,
+        ),
+    )
+
+    job = wait_job(test_cluster, namespace, "fast-fail", "Failed")
+
+    assert condition(job, "Failed")["reason"] == "PodFailurePolicy"  # type: ignore[index]
+    # The job controller deletes the still-running pod; the runner kills its process.
+    wait_until(
+        "the other pod's process to be killed",
+        lambda: all(
+            r.finished for r in runs_matching(test_cluster.pod_runs(), namespace, {"job-name": "fast-fail"})
+        ),
+    )
+
+
+def test_gpu_requests_bound_how_many_pods_run_at_once(test_cluster: TestCluster, namespace: str) -> None:
+    gpus = sum(node.gpus for node in test_cluster.nodes)
+    if gpus == 0:
+        pytest.skip("the cluster's nodes advertise no nvidia.com/gpu")
+    pod_spec = {"containers": [container(["sleep", "1.5"], resources={"limits": {"nvidia.com/gpu": "1"}})]}
+    total = gpus + 2
+    apply(
+        test_cluster,
+        indexed_job(namespace, "gpu", [], completions=total, parallelism=total, pod_spec=pod_spec),
+    )
+
+    wait_job(test_cluster, namespace, "gpu", "Complete", timeout_s=120)
+
+    runs = runs_matching(test_cluster.pod_runs(), namespace, {"job-name": "gpu"})
+    assert len(runs) == total
+    assert peak_concurrency(runs) == gpus
+
+
+def test_termination_message_comes_from_the_termination_log(
+    test_cluster: TestCluster, namespace: str
+) -> None:
+    script = (
+        "import os, sys\n"
+        "open(os.environ['FACEBLUR_TERMINATION_LOG'], 'w').write('{\"stage\": \"x\"}')\n"
+        "sys.exit(4)"
+    )
+    apply(test_cluster, bare_pod(namespace, "msg", container(["python", "-c", script])))
+
+    pod = wait_pod_phase(test_cluster, namespace, "msg", ("Failed",))
+
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 4
+    assert terminated["reason"] == "Error"
+    assert terminated["message"] == '{"stage": "x"}'
+    assert terminated["finishedAt"] >= terminated["startedAt"]
+
+
+def test_fallback_to_logs_on_error_uses_the_log_tail(test_cluster: TestCluster, namespace: str) -> None:
+    command = ["sh", "-c", "echo first; echo 'last words' >&2; exit 2"]
+    policy = {"terminationMessagePolicy": "FallbackToLogsOnError"}
+    apply(test_cluster, bare_pod(namespace, "fallback", container(command, **policy)))
+
+    pod = wait_pod_phase(test_cluster, namespace, "fallback", ("Failed",))
+
+    message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message.strip().endswith("last words")
+    assert test_cluster.pod_log(namespace, "fallback") == "first\nlast words\n"
+
+
+def test_environment_follows_the_pod_spec(test_cluster: TestCluster, namespace: str) -> None:
+    apply(
+        test_cluster,
+        secret(namespace, "creds", {"accessKey": "AK"}),
+        config_map(namespace, "settings", {"thresh": "0.4"}),
+    )
+    env = [
+        {"name": "GREETING", "value": "hello"},
+        {"name": "PHRASE", "value": "$(GREETING) world"},
+        {"name": "ACCESS", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "accessKey"}}},
+        {"name": "THRESH", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "thresh"}}},
+        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}},
+    ]
+    command = ["sh", "-c", 'echo "$PHRASE|$ACCESS|$THRESH|$POD|$NOTE|$(command -v python)|$0"', "$(GREETING)"]
+    pod = bare_pod(namespace, "env", container(command, env=env))
+    pod["metadata"]["annotations"] = {"note": "annotated"}
+    apply(test_cluster, pod)
+
+    wait_pod_phase(test_cluster, namespace, "env", ("Succeeded",))
+
+    venv_python = f"{sys.prefix}/bin/python"
+    expected = f"hello world|AK|0.4|env|annotated|{venv_python}|hello\n"
+    assert test_cluster.pod_log(namespace, "env") == expected
+
+
+def test_missing_secret_keeps_the_pod_waiting(test_cluster: TestCluster, namespace: str) -> None:
+    env = [{"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
+    apply(test_cluster, bare_pod(namespace, "waits", container(["true"], env=env)))
+
+    def waiting_reason() -> str | None:
+        pod = get(test_cluster, f"/api/v1/namespaces/{namespace}/pods/waits")
+        statuses = (pod or {}).get("status", {}).get("containerStatuses", [])
+        return statuses[0]["state"].get("waiting", {}).get("reason") if statuses else None
+
+    assert wait_until("CreateContainerConfigError", waiting_reason) == "CreateContainerConfigError"
+    apply(test_cluster, secret(namespace, "absent", {"k": "v"}))
+    wait_pod_phase(test_cluster, namespace, "waits", ("Succeeded",))
+
+
+def test_deleting_a_running_pod_kills_its_process(test_cluster: TestCluster, namespace: str) -> None:
+    apply(
+        test_cluster,
+        bare_pod(namespace, "sleeper", container(["sleep", "300"]), terminationGracePeriodSeconds=5),
+    )
+    wait_pod_phase(test_cluster, namespace, "sleeper", ("Running",))
+
+    test_cluster.kubectl("-n", namespace, "delete", "pod", "sleeper", "--timeout=30s")
+
+    assert pods(test_cluster, namespace) == []
+    (run,) = [r for r in test_cluster.pod_runs() if r.namespace == namespace]
+    assert run.finished is not None
+    assert run.exit_codes == {"main": 143}  # SIGTERM, as a container runtime reports it
