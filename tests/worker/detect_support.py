@@ -152,3 +152,36 @@ def make_job(source: Path, root: Path, chunk_sizes: list[int]) -> tuple[LocalSto
     manifest = Manifest(input=str(source), split_mode=SplitMode.REENCODE, video=info, chunks=chunks)
     store.put_bytes(layout.manifest, manifest.to_json())
     return store, layout, manifest
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, gop: int = 10) -> Path:
+    """Encode BGR frames to an H.264 MP4 (near-lossless), a keyframe every `gop` frames."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "10", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def decode_bgr(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def decode_pts_seconds(path: Path) -> list[float]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        return [float(frame.pts * stream.time_base) for frame in container.decode(stream)]

@@ -183,6 +183,7 @@ class ChunkEncoder:
             stream.pix_fmt = ENCODER_PIX_FMT
             stream.time_base = facts.time_base
             context = stream.codec_context
+            context.time_base = facts.time_base  # PyAV rebases frame pts to this: keep them exact
             context.color_range, context.colorspace = facts.color_range, facts.colorspace
             context.color_primaries, context.color_trc = facts.color_primaries, facts.color_trc
             stream.options = {"crf": str(crf), "preset": preset}
