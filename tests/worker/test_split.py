@@ -1,0 +1,133 @@
+"""Split real videos: every frame in exactly one chunk, exact timestamps, audio, a safe manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import av
+import pytest
+from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.layout import JobLayout
+from faceblur.manifest import Manifest, SplitMode
+from faceblur.split import split
+from faceblur.storage import LocalStore, S3Settings, S3Store
+from faceblur_testenv.s3 import S3Server
+from faceblur_testenv.videos import FaceVideo, VideoLibrary
+
+
+def chunk_packets(path: Path) -> tuple[list[int], list[bool]]:
+    """Sorted pts and, in the same order, keyframe flags of a chunk file's video packets."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = sorted((p.pts, p.is_keyframe) for p in container.demux(stream) if p.size)
+    return [p for p, _ in packets], [k for _, k in packets]
+
+
+def assert_covers_every_frame(video: FaceVideo, manifest: Manifest, store: LocalStore) -> None:
+    assert manifest.frame_count == video.frame_count
+    assert [c.first_frame for c in manifest.chunks] == [0] + [c.last_frame + 1 for c in manifest.chunks[:-1]]
+    assert manifest.chunks[-1].last_frame == video.frame_count - 1
+    seen: list[int] = []
+    for chunk in manifest.chunks:
+        pts, keys = chunk_packets(store.path(chunk.key))
+        assert len(pts) == chunk.frame_count
+        assert pts == chunk.frame_pts()  # the chunk file keeps the input's time base and pts
+        assert (pts[0], pts[-1]) == (chunk.first_pts, chunk.last_pts)
+        assert keys[0], f"chunk {chunk.index} does not start with a keyframe"
+        seen += pts
+    assert seen == list(video.pts)  # every frame once, in order
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_copy_split_at_keyframes(videos: VideoLibrary, tmp_path: Path) -> None:
+    video = videos.get(gop=10, audio_streams=2)
+    before = sha256(video.path)
+    store = LocalStore(tmp_path)
+    manifest = split(str(video.path), store, JobLayout("job"), chunks=3)
+    assert manifest.split_mode is SplitMode.COPY
+    assert [c.first_frame for c in manifest.chunks] == [0, 20, 30]
+    assert_covers_every_frame(video, manifest, store)
+    chunk_bytes = sum(store.size(c.key) for c in manifest.chunks)
+    assert chunk_bytes <= 1.0 * video.size_bytes  # lossless copy: no growth
+    assert sha256(video.path) == before
+    with av.open(str(store.path("job/audio.mka"))) as audio:
+        assert len(audio.streams.audio) == 2
+        assert len(audio.streams.video) == 0
+
+
+def test_reencode_split_at_exact_frames(videos: VideoLibrary, tmp_path: Path) -> None:
+    video = videos.get()  # one keyframe only: AUTO must re-encode to get 3 chunks
+    store = LocalStore(tmp_path)
+    manifest = split(str(video.path), store, JobLayout("job"), chunks=3)
+    assert manifest.split_mode is SplitMode.REENCODE
+    assert [c.frame_count for c in manifest.chunks] == [17, 16, 17]
+    assert_covers_every_frame(video, manifest, store)
+    ratio = sum(store.size(c.key) for c in manifest.chunks) / video.size_bytes
+    assert ratio <= 1.5
+
+
+def test_vfr_reencode_keeps_every_timestamp(videos: VideoLibrary, tmp_path: Path) -> None:
+    video = videos.get(vfr=True, container="mkv")
+    store = LocalStore(tmp_path)
+    manifest = split(str(video.path), store, JobLayout("job"), chunks=2, mode=SplitMode.REENCODE)
+    assert manifest.video.variable_frame_rate
+    assert_covers_every_frame(video, manifest, store)
+
+
+def test_single_chunk_is_a_copy_with_the_manifest_last(videos: VideoLibrary, tmp_path: Path) -> None:
+    video = videos.get(rotation=90)
+    store = LocalStore(tmp_path)
+    manifest = split(str(video.path), store, JobLayout("a/job"), chunks=1)
+    assert manifest.split_mode is SplitMode.COPY
+    assert manifest.video.rotation == 90
+    assert manifest.input == str(video.path)
+    assert_covers_every_frame(video, manifest, store)
+    written = {key: store.path(key).stat().st_mtime_ns for key in store.list("a/job/")}
+    assert written["a/job/manifest.json"] == max(written.values())
+    assert Manifest.model_validate_json(store.get_bytes("a/job/manifest.json")) == manifest
+
+    again = split(str(video.path), store, JobLayout("a/job"), chunks=5)  # finished: a no-op
+    assert again == manifest
+    assert {key: store.path(key).stat().st_mtime_ns for key in store.list("a/job/")} == written
+
+
+def test_frame_export(videos: VideoLibrary, tmp_path: Path) -> None:
+    video = videos.get(frames=12)
+    store = LocalStore(tmp_path)
+    split(str(video.path), store, JobLayout("job"), export_frames="png")
+    frames = list(store.list("job/frames/"))
+    assert frames == [f"job/frames/{n:08d}.png" for n in range(12)]
+
+
+def test_unreadable_input_leaves_no_manifest(videos: VideoLibrary, tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    with pytest.raises(InvalidInputError, match="corrupt"):
+        split(str(videos.corrupt()), store, JobLayout("job"))
+    with pytest.raises(ObjectNotFoundError, match="no such file"):
+        split(str(tmp_path / "missing.mp4"), store, JobLayout("job"))
+    assert list(store.list("job/")) == []
+
+
+def test_s3_input_and_job(videos: VideoLibrary, s3_server: S3Server, tmp_path: Path) -> None:
+    video = videos.get(gop=10)
+    s3_server.make_bucket("split-in")
+    client = s3_server.client()
+    client.fput_object("split-in", "videos/in.mp4", str(video.path))
+    etag = client.stat_object("split-in", "videos/in.mp4").etag
+    settings = S3Settings.from_env(s3_server.env())
+    store = S3Store("split-in", settings)
+    manifest = split(
+        "s3://split-in/videos/in.mp4", store, JobLayout("jobs/1"), chunks=5, s3_settings=settings
+    )
+    assert manifest.split_mode is SplitMode.COPY
+    assert len(manifest.chunks) == 5
+    assert store.exists("jobs/1/manifest.json")
+    assert store.exists("jobs/1/audio.mka")
+    assert client.stat_object("split-in", "videos/in.mp4").etag == etag
+    with pytest.raises(ObjectNotFoundError, match=r"s3://split-in/videos/nope\.mp4"):
+        split("s3://split-in/videos/nope.mp4", store, JobLayout("jobs/2"), s3_settings=settings)
+    assert list(store.list("jobs/2/")) == []
