@@ -27,3 +27,9 @@ def namespace(test_cluster: TestCluster, request: pytest.FixtureRequest) -> Iter
     )
     yield name
     test_cluster.api.delete(f"/api/v1/namespaces/{name}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show how long the control plane took to start (move to the root conftest to see it in every run)."""
+    for line in TestCluster.startup_reports:
+        terminalreporter.write_line(line)

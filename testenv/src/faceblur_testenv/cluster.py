@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import urllib3
 
@@ -70,6 +70,8 @@ class TestCluster:
     """Start, use and stop one throw-away cluster; see the module docstring."""
 
     __test__ = False  # not a pytest test class despite the name
+    # One line per cluster started in this process, for a test session's summary.
+    startup_reports: ClassVar[list[str]] = []
 
     def __init__(
         self,
@@ -123,6 +125,7 @@ class TestCluster:
         )
         log.info(message)
         print(message, file=sys.stderr)
+        TestCluster.startup_reports.append(message)
 
     def stop(self) -> None:
         """Stop what this cluster started, newest first (pod runner, scheduler, ..., etcd)."""

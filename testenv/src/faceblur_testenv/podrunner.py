@@ -12,7 +12,8 @@ What it does:
   `resourceFieldRef`, `secretKeyRef`, `configMapKeyRef`, `envFrom`), and `FACEBLUR_TERMINATION_LOG`
   pointing at a per-container file whose content becomes the termination message
   (`FallbackToLogsOnError` uses the log tail when that file is empty and the container failed);
-- runs init containers first, one after the other; honours `restartPolicy` (Never, OnFailure, Always);
+- runs init containers first, one after the other; honours `restartPolicy` (Never, OnFailure, Always),
+  restarting after 1, 2, 4, ... 10 s instead of the kubelet's 10 s to 5 min;
 - posts pod status as a kubelet does: Running with startTime and containerStatuses, then Succeeded or
   Failed with exit code, reason, message and finishedAt;
 - on pod deletion, SIGTERMs the process group, SIGKILLs it after the grace period, posts the terminal
@@ -32,8 +33,8 @@ What it does not do:
   kubeconfig);
 - no network isolation: every pod shares the host's network, its IP is 127.0.0.1, Services do not route;
 - no resource enforcement: requests and limits only matter to the scheduler; no cgroups, no OOM kills;
-- no probes, no lifecycle hooks, no `kubectl logs`/`exec`/`port-forward`, no image pull secrets,
-  no security context (processes run as the user running the tests).
+- no probes, no lifecycle hooks, no pod-level activeDeadlineSeconds, no `kubectl logs`/`exec`/`port-forward`,
+  no image pull secrets, no security context (processes run as the user running the tests).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ from faceblur_testenv.podstatus import (
     terminated_reason,
     termination_message,
 )
-from faceblur_testenv.processes import stop_group
+from faceblur_testenv.processes import die_with_parent, stop_group
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ LEASE_RENEW_S = 10.0
 NODE_STATUS_S = 30.0
 POLL_S = 0.1
 MAX_GRACE_S = 30.0
+STATUS_ATTEMPTS = 6
 PASSED_ENV = ("HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
 
 
@@ -246,13 +248,27 @@ class PodRunner:
             self._workers.pop(uid, None)
 
     def post_status(self, pod: JSON, patch: JSON) -> None:
+        """Patch pods/status, retrying transient failures: a lost terminal status would hang its Job."""
         meta = pod["metadata"]
-        try:
-            self.api.patch(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", patch)
-        except ApiError as exc:
-            if exc.status not in (404, 409):  # gone, or a new pod of the same name
-                raise
-            log.debug("status of %s/%s not posted: %s", meta["namespace"], meta["name"], exc)
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
+        for attempt in range(STATUS_ATTEMPTS):
+            try:
+                self.api.patch(path, patch)
+                return
+            except ApiError as exc:
+                if exc.status in (404, 409):  # gone, or a new pod of the same name
+                    log.debug("status of %s/%s not posted: %s", meta["namespace"], meta["name"], exc)
+                    return
+                if exc.status < 500 and exc.status != 429:
+                    raise
+                failure: Exception = exc
+            except urllib3.exceptions.HTTPError as exc:
+                failure = exc
+            log.warning(
+                "posting status of %s/%s failed (%s); retrying", meta["namespace"], meta["name"], failure
+            )
+            time.sleep(0.5 * 2**attempt)
+        raise RuntimeError(f"could not post the status of pod {meta['namespace']}/{meta['name']}")
 
     def confirm_deletion(self, pod: JSON) -> None:
         """What the kubelet does once a deleted pod's containers are gone: delete it with grace 0."""
@@ -509,6 +525,7 @@ class PodWorker(threading.Thread):
                     env=dict(plan.env),
                     cwd=cwd,
                     start_new_session=True,
+                    preexec_fn=die_with_parent,
                 )
             except OSError as exc:
                 message = f"failed to start {plan.argv[0]!r}: {exc.strerror or exc}"

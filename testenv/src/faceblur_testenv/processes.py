@@ -1,8 +1,9 @@
 """Child processes that can always be stopped: each in its own process group, logged to a file.
 
 Stopping sends SIGTERM to the whole group, waits, then SIGKILL: only groups this module started are
-signalled. On Linux a child also gets SIGKILL when the thread that started it dies
-(PR_SET_PDEATHSIG), so a killed test session does not leave an API server behind.
+signalled. On Linux a child also gets SIGKILL when the thread that started it ends
+(PR_SET_PDEATHSIG), so a killed test session does not leave an API server behind; start components
+from a thread that outlives them (the main thread, typically).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ask the kernel to kill it when its parent thread exits."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
@@ -82,7 +83,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             env=self.env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log.debug("started %s (pid %d): %s", self.name, self._proc.pid, " ".join(self.argv))
 
