@@ -346,7 +346,11 @@ class _AudioSink:
 
     def __init__(self, streams: list[av.audio.stream.AudioStream], path: Path) -> None:
         self.path = path
-        self._output: Any = av.open(str(path), mode="w", format="matroska")  # type: ignore[attr-defined]
+        # Keep negative timestamps (an AAC encoder's priming samples start before zero):
+        # by default the muxer would shift the audio later than the video.
+        self._output: Any = av.open(  # type: ignore[attr-defined]
+            str(path), mode="w", format="matroska", options={"avoid_negative_ts": "disabled"}
+        )
         self._map: dict[int, Any] = {}
         for stream in streams:
             out = self._output.add_stream_from_template(stream)
