@@ -104,9 +104,10 @@ class TestCluster:
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 self._start_control_plane(self.bin_dir)
+                if self._with_pod_runner:
+                    self._start_pod_runner()  # needs only the API server; registers while the rest starts
                 self._wait_control_plane()
                 if self._with_pod_runner:
-                    self._start_pod_runner()
                     self._wait("nodes Ready and schedulable", self._nodes_ready)
                 break
             except ClusterError as exc:
@@ -294,6 +295,9 @@ class TestCluster:
                 f"--cluster-signing-key-file={ca_key}",
                 "--cluster-name=faceblur-test",
                 "--node-monitor-period=2s",
+                # Each controller fetches its own token at start-up; the default 20 QPS makes that seconds.
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
                 "--profiling=false",
                 "--v=1",
             ],
