@@ -199,3 +199,43 @@ def test_deleting_a_running_pod_kills_its_process(test_cluster: TestCluster, nam
     (run,) = [r for r in test_cluster.pod_runs() if r.namespace == namespace]
     assert run.finished is not None
     assert run.exit_codes == {"main": 143}  # SIGTERM, as a container runtime reports it
+
+
+def test_init_container_runs_first_and_shares_an_empty_dir(test_cluster: TestCluster, namespace: str) -> None:
+    mounts = [{"name": "shared", "mountPath": "/shared"}]
+    env = [{"name": "SHARED", "value": "/shared"}]  # mount paths are mapped in env values and args
+    prepare = container(
+        ["sh", "-c", 'echo prepared > "$SHARED/note"'], name="prepare", env=env, volumeMounts=mounts
+    )
+    main = container(["cat", "/shared/note"], volumeMounts=mounts)
+    pod = bare_pod(
+        namespace, "init", main, initContainers=[prepare], volumes=[{"name": "shared", "emptyDir": {}}]
+    )
+    apply(test_cluster, pod)
+
+    done = wait_pod_phase(test_cluster, namespace, "init", ("Succeeded", "Failed"))
+
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    assert "prepared" in test_cluster.pod_log(namespace, "init")
+
+
+def test_on_failure_restarts_the_container_in_place(test_cluster: TestCluster, namespace: str) -> None:
+    script = 'if [ -e "$D/tried" ]; then echo second; exit 0; fi; touch "$D/tried"; echo first; exit 1'
+    main = container(
+        ["sh", "-c", script],
+        env=[{"name": "D", "value": "/scratch"}],
+        volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}],
+    )
+    pod = bare_pod(
+        namespace, "again", main, restartPolicy="OnFailure", volumes=[{"name": "scratch", "emptyDir": {}}]
+    )
+    apply(test_cluster, pod)
+
+    done = wait_pod_phase(test_cluster, namespace, "again", ("Succeeded", "Failed"))
+
+    assert done["status"]["phase"] == "Succeeded"
+    status = done["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert test_cluster.pod_log(namespace, "again") == "first\nsecond\n"

@@ -122,7 +122,8 @@ class TestCluster:
         self.startup_seconds = time.monotonic() - built
         message = (
             f"faceblur-testenv: cluster up in {self.startup_seconds:.1f}s at {self.server} "
-            f"({len(self.nodes)} nodes; binaries located in {built - started:.1f}s; workdir {self.workdir})"
+            f"({len(self.nodes) if self._with_pod_runner else 'no'} nodes; binaries located in "
+            f"{built - started:.1f}s; workdir {self.workdir})"
         )
         log.info(message)
         print(message, file=sys.stderr)

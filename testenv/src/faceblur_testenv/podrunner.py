@@ -81,6 +81,7 @@ NODE_STATUS_S = 30.0
 POLL_S = 0.1
 MAX_GRACE_S = 30.0
 STATUS_ATTEMPTS = 6
+CONFIG_ERROR = "CreateContainerConfigError"
 PASSED_ENV = ("HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
 
 
@@ -355,10 +356,29 @@ class PodWorker(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
+        except Exception as exc:
             log.exception("pod %s failed inside the pod runner", self.name)
+            self._report_internal_error(exc)
         finally:
             self.runner.worker_done(self.uid)
+
+    def _report_internal_error(self, exc: Exception) -> None:
+        """Best effort: mark the pod Failed so that its Job does not wait forever on a bug of ours."""
+        views = [ContainerView(c["name"], c.get("image", "")) for c in self.pod["spec"]["containers"]]
+        patch = pod_status_patch(
+            self.uid,
+            "Failed",
+            self.started,
+            now(),
+            [],
+            views,
+            message=f"pod runner error: {exc}",
+            reason="Error",
+        )
+        try:
+            self.runner.post_status(self.pod, patch)
+        except Exception:
+            log.exception("could not report the failure of pod %s", self.name)
 
     # ---- the pod's life --------------------------------------------------------------------------
 
@@ -386,9 +406,10 @@ class PodWorker(threading.Thread):
         init_views = [ContainerView(p.name, p.image) for p in init_plans]
         for i, plan in enumerate(init_plans):
             init_views[i] = self._run_init(plan, init_views, i)
-            if self._stop_requested.is_set() or init_views[i].terminated is None:
+            done = init_views[i].terminated
+            if self._stop_requested.is_set() or done is None:
                 break
-            if init_views[i].terminated.exit_code != 0:  # type: ignore[union-attr]
+            if done.exit_code != 0:
                 views = [ContainerView(p.name, p.image, waiting_reason="PodInitializing") for p in main_plans]
                 return self._finish(run, init_views, views, deleted=False)
         if self._stop_requested.is_set():
@@ -403,10 +424,11 @@ class PodWorker(threading.Thread):
                 return self._plan(spec)
             except ContainerConfigError as exc:
                 views = [
-                    ContainerView(c["name"], c.get("image", ""), waiting_reason="CreateContainerConfigError",
-                                  waiting_message=str(exc))
+                    ContainerView(
+                        c["name"], c.get("image", ""), waiting_reason=CONFIG_ERROR, waiting_message=str(exc)
+                    )
                     for c in spec["containers"]
-                ]  # fmt: skip
+                ]
                 self.runner.post_status(
                     self.pod, pod_status_patch(self.uid, "Pending", self.started, now(), [], views)
                 )
