@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +16,8 @@ _numbers = itertools.count()
 
 @pytest.fixture
 def namespace(test_cluster: TestCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = f"te-{next(_numbers)}-{request.node.name.removeprefix('test_').replace('_', '-')}"[:63].rstrip("-")
+    label = re.sub(r"[^a-z0-9]+", "-", request.node.name.removeprefix("test_").lower())
+    name = f"te-{next(_numbers)}-{label}"[:63].rstrip("-")
     test_cluster.api.create(
         "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     )
