@@ -69,6 +69,12 @@ _ANONYMIZATION = "Anonymization"
 _ENCODING = "Encoding"
 
 
+class UsageError(FaceblurError):
+    """Options that contradict each other or cannot be parsed (exit code 2, like typer's own)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class ExportFormat(StrEnum):
     PNG = "png"
     JPG = "jpg"
@@ -298,7 +304,7 @@ def split(
 
     with _command("split", verbose, pod=True) as record:
         if chunks is not None and chunk_frames is not None:
-            raise InvalidInputError("give --chunks or --chunk-frames, not both")
+            raise UsageError("give --chunks or --chunk-frames, not both")
         settings = _s3(s3_endpoint)
         store, layout = _job(job, settings)
         manifest = split_job(
@@ -387,7 +393,7 @@ def process(
         index_from_env = source is not None and source.name == "ENVIRONMENT"
         if all_chunks or indexes is not None:
             if sum([all_chunks, indexes is not None, index is not None and not index_from_env]) > 1:
-                raise InvalidInputError("give one of --index, --indexes or --all")
+                raise UsageError("give one of --index, --indexes or --all")
             index = None  # JOB_COMPLETION_INDEX does not narrow an explicit --all or --indexes
         results = _process(store, layout, options, index, indexes, all_chunks)
         if len(results) == 1:
@@ -419,7 +425,7 @@ def _process(
     elif index is not None:
         wanted = [index]
     else:
-        raise InvalidInputError("no chunk index: give --index, --indexes, --all or set JOB_COMPLETION_INDEX")
+        raise UsageError("no chunk index: give --index, --indexes, --all or set JOB_COMPLETION_INDEX")
     from faceblur.process import process_chunk
 
     manifest = load_manifest(store, layout)
@@ -443,7 +449,7 @@ def parse_indexes(text: str) -> list[int]:
                 raise ValueError(part)
             wanted.extend(range(start, end + 1))
     except ValueError:
-        raise InvalidInputError(f"invalid --indexes {text!r}: expected e.g. 3-5 or 0,2,7-8") from None
+        raise UsageError(f"invalid --indexes {text!r}: expected e.g. 3-5 or 0,2,7-8") from None
     return sorted(set(wanted))
 
 
@@ -653,15 +659,13 @@ def per_detector(
         if sep and name in {n.value for n in DetectorName}:
             detector = DetectorName(name)
             if detector not in names:
-                raise InvalidInputError(
-                    f"{option} {value}: detector {name} is not in use (add --detector {name})"
-                )
+                raise UsageError(f"{option} {value}: detector {name} is not in use (add --detector {name})")
             chosen[detector] = parse(rest)
         elif len(names) == 1 or option != "--model":
             for detector in names:
                 chosen.setdefault(detector, parse(value))
         else:
-            raise InvalidInputError(f"{option} {value}: several detectors are in use, write NAME={value}")
+            raise UsageError(f"{option} {value}: several detectors are in use, write NAME={value}")
     return chosen
 
 
@@ -672,7 +676,7 @@ def parse_scale(text: str) -> tuple[int, int]:
     except ValueError:
         size = (0, 0)
     if not sep or min(size) < 1:
-        raise InvalidInputError(f"invalid --scale {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+        raise UsageError(f"invalid --scale {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
     return size
 
 
@@ -682,7 +686,7 @@ def _threshold(text: str) -> float:
     except ValueError:
         value = -1.0
     if not 0.0 < value < 1.0:
-        raise InvalidInputError(f"invalid --thresh {text!r}: expected a number between 0 and 1")
+        raise UsageError(f"invalid --thresh {text!r}: expected a number between 0 and 1")
     return value
 
 

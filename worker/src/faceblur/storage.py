@@ -281,6 +281,17 @@ class RetryPolicy:
     first_delay_s: float = 0.5
     max_delay_s: float = 8.0
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+        """FACEBLUR_S3_ATTEMPTS (default 5) tries per S3 call."""
+        env = os.environ if environ is None else environ
+        text = env.get("FACEBLUR_S3_ATTEMPTS", "").strip()
+        if not text:
+            return cls()
+        if not text.isdigit() or int(text) < 1:
+            raise StorageError(f"FACEBLUR_S3_ATTEMPTS must be a whole number >= 1, not {text!r}")
+        return cls(attempts=int(text))
+
     def delays(self) -> Iterator[float]:
         """Exponential backoff with jitter between attempts (attempts - 1 delays)."""
         for n in range(self.attempts - 1):
@@ -300,7 +311,7 @@ class S3Store:
     ) -> None:
         self.bucket = bucket
         self.settings = settings or S3Settings.from_env()
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_env()
         self.url = f"s3://{bucket}"
         self.client = client or minio.Minio(
             self.settings.endpoint,
@@ -386,6 +397,17 @@ class S3Store:
             lambda: next(iter(self.client.list_objects(self.bucket, prefix="", recursive=False)), None),
         )
 
+    def _credentials_rejected(self) -> bool:
+        """Tell bad credentials from a missing permission after an AccessDenied on a HEAD request,
+        whose answer has no body: a listing's error says which it is."""
+        try:
+            next(iter(self.client.list_objects(self.bucket, prefix="", recursive=False)), None)
+        except S3Error as exc:
+            return exc.code in _CREDENTIAL_CODES
+        except Exception:
+            return False
+        return False
+
     def _call(self, action: str, key: str, operation: Callable[[], _T]) -> _T:
         """Run one S3 operation, retrying transient failures, and turn errors into one-line ones."""
         where = f"s3://{self.bucket}/{key}"
@@ -409,7 +431,7 @@ class S3Store:
                 return ObjectNotFoundError(f"cannot {action} {where}: bucket {self.bucket!r} does not exist")
             if exc.code in _NOT_FOUND_CODES:
                 return ObjectNotFoundError(f"cannot {action} {where}: no such object")
-            if exc.code in _CREDENTIAL_CODES:
+            if exc.code in _CREDENTIAL_CODES or (exc.code == "AccessDenied" and self._credentials_rejected()):
                 return StorageError(
                     f"cannot {action} {where}: {endpoint} rejected the S3 credentials ({exc.code});"
                     " check FACEBLUR_S3_ACCESS_KEY/FACEBLUR_S3_SECRET_KEY"
