@@ -239,3 +239,44 @@ def test_on_failure_restarts_the_container_in_place(test_cluster: TestCluster, n
     assert status["restartCount"] == 1
     assert status["lastState"]["terminated"]["exitCode"] == 1
     assert test_cluster.pod_log(namespace, "again") == "first\nsecond\n"
+
+
+def test_pods_speak_as_their_service_account(test_cluster: TestCluster, namespace: str) -> None:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "read-config", "namespace": namespace},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "reader", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-config"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+    }
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "reader", "namespace": namespace},
+    }
+    apply(test_cluster, account, role, binding, config_map(namespace, "settings", {"k": "v"}))
+    script = (
+        "import sys\n"
+        "from kubernetes import client, config\n"
+        "config.load_kube_config()\n"
+        "api = client.CoreV1Api()\n"
+        f"print(api.read_namespaced_config_map('settings', '{namespace}').data)\n"
+        "try:\n"
+        f"    api.list_namespaced_secret('{namespace}')\n"
+        "except client.ApiException as exc:\n"
+        "    print('secrets:', exc.status)\n"
+    )
+    apply(
+        test_cluster,
+        bare_pod(namespace, "sa", container(["python", "-c", script]), serviceAccountName="reader"),
+    )
+
+    wait_pod_phase(test_cluster, namespace, "sa", ("Succeeded", "Failed"))
+
+    assert test_cluster.pod_log(namespace, "sa") == "{'k': 'v'}\nsecrets: 403\n"

@@ -64,6 +64,7 @@ class KubeApi:
 
     def __init__(self, credentials: Credentials, timeout_s: float = 30.0):
         self.server = credentials.server.rstrip("/")
+        self.ca_file = credentials.ca_file
         self._timeout = timeout_s
         self._http = urllib3.PoolManager(
             num_pools=4,

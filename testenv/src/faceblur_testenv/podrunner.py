@@ -26,11 +26,14 @@ What it does not do:
 - no images: the image is never pulled; the command runs from this checkout on this machine (a
   container without `command` gets the entry point registered for its image name, e.g.
   `faceblur/worker` -> `faceblur`, else it fails with CreateContainerConfigError);
-- no volumes except emptyDir, Secret and ConfigMap (materialized as folders under the pod's folder)
-  and hostPath (the host path itself); a path under a mountPath is rewritten to that folder only where
-  it appears in `command`, `args`, env values or `workingDir`, not inside files or code; projected
-  service-account tokens are not mounted (in-cluster config does not work; give the process a
-  kubeconfig);
+- no volumes except emptyDir, Secret, ConfigMap, downwardAPI and projected ones (materialized as
+  folders under the pod's folder) and hostPath (the host path itself); a path under a mountPath is
+  rewritten to that folder only where it appears in `command`, `args`, env values or `workingDir`, not
+  inside files or code;
+- no in-cluster configuration: the projected service-account token is written to the pod's folder
+  (a TokenRequest bound to the pod, valid a day, never rotated) and `KUBECONFIG` points to a kubeconfig
+  using it, so clients that fall back to KUBECONFIG (kopf, the Python client, kubectl) act as the pod's
+  service account; KUBERNETES_SERVICE_HOST is deliberately unset;
 - no network isolation: every pod shares the host's network, its IP is 127.0.0.1, Services do not route;
 - no resource enforcement: requests and limits only matter to the scheduler; no cgroups, no OOM kills;
 - no probes, no lifecycle hooks, no pod-level activeDeadlineSeconds, no `kubectl logs`/`exec`/`port-forward`,
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -61,6 +65,7 @@ from faceblur_testenv.podspec import (
     ContainerConfigError,
     ContainerLaunch,
     plan_container,
+    token_volume,
     volume_files,
 )
 from faceblur_testenv.podstatus import (
@@ -82,6 +87,7 @@ POLL_S = 0.1
 MAX_GRACE_S = 30.0
 STATUS_ATTEMPTS = 6
 CONFIG_ERROR = "CreateContainerConfigError"
+TOKEN_LIFETIME_S = 86400
 PASSED_ENV = ("HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
 
 
@@ -305,20 +311,73 @@ class PodRunner:
             data.update({k: base64.b64decode(v).decode(errors="replace") for k, v in binary.items()})
         return data
 
-    def base_env(self, pod: JSON, pod_dir: Path) -> dict[str, str]:
+    def issue_token(self, pod: JSON, audience: str | None, expiration_s: int) -> str:
+        """A token of the pod's service account bound to the pod (TokenRequest), valid at least a day:
+        the kubelet rotates projected tokens, the runner does not."""
+        meta = pod["metadata"]
+        account = pod["spec"].get("serviceAccountName") or "default"
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "audiences": [audience] if audience else [],
+                "expirationSeconds": max(expiration_s, TOKEN_LIFETIME_S),
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                },
+            },
+        }
+        path = f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token"
+        try:
+            return str(self.api.create(path, request)["status"]["token"])
+        except ApiError as exc:
+            raise ContainerConfigError(f"no token for service account {account}: {exc.message}") from exc
+
+    def write_kubeconfig(self, pod: JSON, token_file: Path, target: Path) -> Path:
+        """A kubeconfig that speaks as the pod's service account (what in-cluster config would do)."""
+        account = pod["spec"].get("serviceAccountName") or "default"
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "in-cluster",
+                    "cluster": {"server": self.api.server, "certificate-authority": str(self.api.ca_file)},
+                }
+            ],
+            "users": [{"name": account, "user": {"tokenFile": str(token_file)}}],
+            "contexts": [
+                {
+                    "name": "in-cluster",
+                    "context": {
+                        "cluster": "in-cluster",
+                        "user": account,
+                        "namespace": pod["metadata"]["namespace"],
+                    },
+                }
+            ],
+            "current-context": "in-cluster",
+        }
+        target.write_text(json.dumps(document, indent=2))
+        return target
+
+    def base_env(self, pod: JSON, pod_dir: Path, kubeconfig: Path | None) -> dict[str, str]:
         env = {name: os.environ[name] for name in self.passed_env if name in os.environ}
-        port = self.api.server.rsplit(":", 1)[-1]
         env.update(
             {
                 "PATH": f"{self.path_prefix}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
                 "HOSTNAME": pod["metadata"]["name"],
                 "TMPDIR": str(pod_dir / "tmp"),
                 "PYTHONUNBUFFERED": "1",  # as worker images set it: logs arrive line by line
-                "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-                "KUBERNETES_SERVICE_PORT": port,
-                "KUBERNETES_SERVICE_PORT_HTTPS": port,
             }
         )
+        # No KUBERNETES_SERVICE_HOST: in-cluster configuration must fail fast and clients fall back to
+        # KUBECONFIG, which carries the pod's own service-account token.
+        if kubeconfig is not None:
+            env["KUBECONFIG"] = str(kubeconfig)
         return env
 
     def shutdown(self) -> None:
@@ -436,9 +495,13 @@ class PodWorker(threading.Thread):
                     return None
 
     def _plan(self, spec: JSON) -> tuple[list[ContainerLaunch], list[ContainerLaunch]]:
-        namespace = self.pod["metadata"]["namespace"]
+        runner = self.runner
+
+        def issue_token(audience: str | None, expiration_s: int) -> str:
+            return runner.issue_token(self.pod, audience, expiration_s)
+
         for volume in spec.get("volumes", []):
-            files = volume_files(volume, self.runner.lookup, namespace)
+            files = volume_files(volume, self.pod, runner.lookup, issue_token)
             if files is None:
                 continue
             folder = self.dir / "volumes" / volume["name"]
@@ -446,12 +509,16 @@ class PodWorker(threading.Thread):
             for rel, text in files.items():
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
                 (folder / rel).write_text(text)
-        base = self.runner.base_env(self.pod, self.dir)
-        allocatable = nodedocs.capacity(self.runner.nodes[spec["nodeName"]])
+        kubeconfig = None
+        if (volume_name := token_volume(self.pod)) is not None:
+            token_file = self.dir / "volumes" / volume_name / "token"
+            kubeconfig = runner.write_kubeconfig(self.pod, token_file, self.dir / "kubeconfig")
+        base = runner.base_env(self.pod, self.dir, kubeconfig)
+        allocatable = nodedocs.capacity(runner.nodes[spec["nodeName"]])
 
         def plan(container: JSON) -> ContainerLaunch:
             return plan_container(
-                self.pod, container, self.runner.lookup, base, allocatable, self.runner.entrypoints, self.dir
+                self.pod, container, runner.lookup, base, allocatable, runner.entrypoints, self.dir
             )
 
         return [plan(c) for c in spec.get("initContainers", [])], [plan(c) for c in spec["containers"]]

@@ -26,7 +26,7 @@ DEFAULT_ENTRYPOINTS: Mapping[str, tuple[str, ...]] = {
     "faceblur/worker": ("faceblur",),
     "faceblur/worker-gpu": ("faceblur",),
 }
-SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "hostPath")
+SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "downwardAPI", "projected", "hostPath")
 
 
 class ContainerConfigError(Exception):
@@ -90,10 +90,23 @@ def field_value(pod: JSON, path: str) -> str:
 
 
 _SUFFIXES: dict[str, Decimal | int] = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-}  # fmt: skip
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
 
 
@@ -244,23 +257,77 @@ def map_paths(value: str, mounts: Mapping[str, Path]) -> str:
     return value
 
 
-def volume_files(volume: JSON, lookup: Lookup, namespace: str) -> dict[str, str] | None:
-    """Files of a Secret/ConfigMap volume (path -> text), {} for emptyDir, None for other kinds."""
+# (audience or None, expiration seconds) -> a service-account token for the pod (TokenRequest).
+TokenIssuer = Callable[[str | None, int], str]
+
+
+def _key_files(source: JSON, data: Mapping[str, str] | None, what: str) -> dict[str, str]:
+    """Files of a Secret/ConfigMap source: every key, or the listed items."""
+    if data is None:
+        if source.get("optional"):
+            return {}
+        raise ContainerConfigError(f"{what} not found")
+    items = source.get("items")
+    if not items:
+        return dict(data)
+    missing = [item["key"] for item in items if item["key"] not in data]
+    if missing and not source.get("optional"):
+        raise ContainerConfigError(f"{what} has no key {missing[0]}")
+    return {item["path"]: data[item["key"]] for item in items if item["key"] in data}
+
+
+def _downward_files(pod: JSON, source: JSON) -> dict[str, str]:
+    return {
+        item["path"]: field_value(pod, item["fieldRef"]["fieldPath"])
+        for item in source.get("items", [])
+        if "fieldRef" in item
+    }
+
+
+def volume_files(volume: JSON, pod: JSON, lookup: Lookup, issue_token: TokenIssuer) -> dict[str, str] | None:
+    """Files of a volume (relative path -> text): {} for emptyDir, None for kinds not materialized here.
+
+    Secret, ConfigMap, downwardAPI (fieldRef items) and projected volumes (those three plus
+    serviceAccountToken, as in the `kube-api-access-*` volume the API server adds) are written out.
+    """
+    namespace = pod["metadata"]["namespace"]
     if "emptyDir" in volume:
         return {}
-    for kind, key, name_key in (("secrets", "secret", "secretName"), ("configmaps", "configMap", "name")):
-        if key not in volume:
-            continue
-        source = volume[key]
-        data = lookup(kind, namespace, source[name_key])
-        if data is None:
-            if source.get("optional"):
-                return {}
-            raise ContainerConfigError(f'{key} "{source[name_key]}" not found (volume {volume["name"]})')
-        items = source.get("items")
-        if not items:
-            return dict(data)
-        return {item["path"]: data[item["key"]] for item in items if item["key"] in data}
+    if "secret" in volume:
+        name = volume["secret"]["secretName"]
+        return _key_files(volume["secret"], lookup("secrets", namespace, name), f'secret "{name}"')
+    if "configMap" in volume:
+        name = volume["configMap"]["name"]
+        return _key_files(volume["configMap"], lookup("configmaps", namespace, name), f'configmap "{name}"')
+    if "downwardAPI" in volume:
+        return _downward_files(pod, volume["downwardAPI"])
+    if "projected" not in volume:
+        return None
+    files: dict[str, str] = {}
+    for source in volume["projected"].get("sources", []):
+        if "serviceAccountToken" in source:
+            token = source["serviceAccountToken"]
+            files[token["path"]] = issue_token(
+                token.get("audience"), int(token.get("expirationSeconds", 3607))
+            )
+        elif "secret" in source:
+            name = source["secret"]["name"]
+            files.update(_key_files(source["secret"], lookup("secrets", namespace, name), f'secret "{name}"'))
+        elif "configMap" in source:
+            name = source["configMap"]["name"]
+            files.update(
+                _key_files(source["configMap"], lookup("configmaps", namespace, name), f'configmap "{name}"')
+            )
+        elif "downwardAPI" in source:
+            files.update(_downward_files(pod, source["downwardAPI"]))
+    return files
+
+
+def token_volume(pod: JSON) -> str | None:
+    """The name of the pod's volume that projects a service-account token, if any."""
+    for volume in pod.get("spec", {}).get("volumes", []):
+        if any("serviceAccountToken" in s for s in volume.get("projected", {}).get("sources", [])):
+            return str(volume["name"])
     return None
 
 
