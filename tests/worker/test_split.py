@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
+import io
+import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -131,3 +137,55 @@ def test_s3_input_and_job(videos: VideoLibrary, s3_server: S3Server, tmp_path: P
     with pytest.raises(ObjectNotFoundError, match=r"s3://split-in/videos/nope\.mp4"):
         split("s3://split-in/videos/nope.mp4", store, JobLayout("jobs/2"), s3_settings=settings)
     assert list(store.list("jobs/2/")) == []
+
+
+@pytest.fixture
+def http_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server (with Range support, as ffmpeg seeks) serving a folder."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(RangeRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        header = self.headers.get("Range")
+        path = Path(self.translate_path(self.path))
+        if not header or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        first_text, _, last_text = header.removeprefix("bytes=").partition("-")
+        first = int(first_text or 0)
+        last = min(int(last_text) if last_text else size - 1, size - 1)
+        handle = path.open("rb")
+        handle.seek(first)
+        self.send_response(206)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        return io.BytesIO(handle.read(last - first + 1))
+
+
+def test_http_input(videos: VideoLibrary, http_folder: tuple[str, Path], tmp_path: Path) -> None:
+    base, folder = http_folder
+    video = videos.get(gop=10)
+    shutil.copyfile(video.path, folder / "clip.mp4")
+    store = LocalStore(tmp_path / "store")
+    manifest = split(f"{base}/clip.mp4", store, JobLayout("job"), chunks=2)
+    assert manifest.input == f"{base}/clip.mp4"
+    assert_covers_every_frame(video, manifest, store)
+    with pytest.raises(ObjectNotFoundError, match="not found"):
+        split(f"{base}/missing.mp4", store, JobLayout("job2"))
