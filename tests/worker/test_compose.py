@@ -177,3 +177,14 @@ def test_s3_job_and_output(videos: VideoLibrary, s3_server: S3Server, tmp_path: 
     local = tmp_path / "fetched.mp4"
     store.download("out/blurred.mp4", local)
     assert_faithful(video, local)
+
+
+def test_output_over_the_input_is_refused(videos: VideoLibrary, tmp_path: Path) -> None:
+    source = tmp_path / "input.mp4"
+    source.write_bytes(videos.get(gop=10).path.read_bytes())
+    before = source.read_bytes()
+    store, layout = LocalStore(tmp_path / "store"), JobLayout("job")
+    pass_through(store, layout, split(str(source), store, layout, chunks=2))
+    with pytest.raises(InvalidInputError, match="is the input"):
+        compose(store, layout, f"file://{source}")
+    assert source.read_bytes() == before

@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Iterator
 from enum import StrEnum
@@ -776,12 +775,11 @@ def _progress_bar(total: int, description: str) -> Iterator[Any]:
 
 
 class _RichReporter(Reporter):
-    """Shows the stages and a frames bar (frames/s, ETA) on stderr while `blur` runs."""
+    """Shows the stage and a frames bar (frames/s, ETA) on stderr while `blur` runs."""
 
     def __init__(self) -> None:
         self._progress = _new_progress()
-        self._task: Any = None
-        self._started = time.monotonic()
+        self._task = self._progress.add_task("split", total=None)
 
     def __enter__(self) -> _RichReporter:
         self._progress.start()
@@ -791,11 +789,10 @@ class _RichReporter(Reporter):
         self._progress.stop()
 
     def stage(self, name: str, total_frames: int | None = None, done_frames: int = 0) -> None:
-        if total_frames is not None:
-            self._task = self._progress.add_task("blur", total=total_frames, completed=done_frames)
-        elif self._task is None:
-            self._progress.console.log(f"{name}...") if err.is_terminal else None
+        if total_frames is None:
+            self._progress.update(self._task, description=name)
+        else:
+            self._progress.reset(self._task, total=total_frames, completed=done_frames, description=name)
 
     def frames(self, count: int) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, count)
+        self._progress.advance(self._task, count)

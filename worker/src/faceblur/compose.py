@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from faceblur.concat import OutputSpec, Part, concat, container_format, packet_pts
 from faceblur.contactsheet import contact_sheet
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.inputs import is_http
 from faceblur.layout import AUDIO, CHUNKS, DETECTIONS, FRAMES, LOCKS, PROCESSED, RESULTS, JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
-from faceblur.storage import LocalStore, ObjectStore, S3Settings, open_store
+from faceblur.storage import LocalStore, ObjectStore, S3Settings, open_store, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ def compose(
     out_store, out_key = open_store(output_url, s3_settings)
     if not out_key:
         raise InvalidInputError(f"output {output_url} names no file")
+    if same_object(output_url, manifest.input):
+        raise InvalidInputError(
+            f"output {output_url} is the input: choose another output, the input is never changed"
+        )
     results = [
         ChunkResult.model_validate_json(store.get_bytes(layout.chunk_result(c.index)))
         for c in manifest.chunks
@@ -109,6 +114,13 @@ def compose(
     if cleanup:
         remove_intermediates(store, layout)
     return result
+
+
+def same_object(a: str, b: str) -> bool:
+    """Whether two URLs or paths name the same object (http inputs are never outputs)."""
+    if is_http(a) or is_http(b):
+        return False
+    return parse_url(a) == parse_url(b)
 
 
 def remove_intermediates(store: ObjectStore, layout: JobLayout) -> int:

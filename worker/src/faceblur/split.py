@@ -32,7 +32,7 @@ import av.error
 import cv2
 
 from faceblur.chunking import ChunkPlan, FrameRange, choose_plan, chunk_count, pts_runs
-from faceblur.errors import FaceblurError, InvalidInputError
+from faceblur.errors import InvalidInputError
 from faceblur.inputs import localize_input
 from faceblur.layout import JobLayout
 from faceblur.manifest import Chunk, Manifest, SplitMode, VideoInfo
@@ -49,7 +49,7 @@ _X264_PIX_FMTS = {"yuv420p", "yuvj420p", "yuv422p", "yuv444p", "yuv420p10le", "y
 _EXPORT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg"}
 
 
-class CopyImpossibleError(FaceblurError):
+class CopyImpossibleError(InvalidInputError):
     """The stream cannot be stream-copied into chunk files (AUTO then re-encodes)."""
 
 
