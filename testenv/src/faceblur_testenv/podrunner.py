@@ -160,7 +160,7 @@ class PodRunner:
                     self._renew_lease(spec)
                     if post_status:
                         self._post_node_status(spec)
-                except (ApiError, urllib3.exceptions.HTTPError) as exc:
+                except Exception as exc:  # keep beating: a silent node gets its pods evicted
                     log.warning("heartbeat of node %s failed: %s", spec.name, exc)
             if post_status:
                 last_status = time.monotonic()
@@ -176,13 +176,13 @@ class PodRunner:
                 present = set()
                 for pod in listing.get("items", []):
                     present.add(pod["metadata"]["uid"])
-                    self.sync(pod)
+                    self._handle("ADDED", pod)
                 with self._lock:
                     vanished = [w for uid, w in self._workers.items() if uid not in present]
                 for worker in vanished:
                     worker.request_stop(0.0, gone=True)
                 self._watch_from(version)
-            except (ApiError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except Exception as exc:  # the watch must outlive any failure, or no pod would run again
                 if self.stopping.is_set():
                     return
                 log.warning("pod watch interrupted (%s); listing again", exc)
@@ -197,10 +197,18 @@ class PodRunner:
                         return  # too old: relist
                     raise ApiError(int(obj.get("code", 500)), str(obj.get("reason")), str(obj.get("message")))
                 version = obj["metadata"]["resourceVersion"]
-                if kind in ("ADDED", "MODIFIED"):
-                    self.sync(obj)
-                elif kind == "DELETED":
-                    self.forget(obj)
+                self._handle(kind, obj)
+
+    def _handle(self, kind: str, pod: JSON) -> None:
+        """One watch event; a failure on one pod is logged and does not stop the others."""
+        try:
+            if kind in ("ADDED", "MODIFIED"):
+                self.sync(pod)
+            elif kind == "DELETED":
+                self.forget(pod)
+        except Exception:
+            meta = pod.get("metadata", {})
+            log.exception("pod %s/%s: %s event not handled", meta.get("namespace"), meta.get("name"), kind)
 
     def mine(self, pod: JSON) -> bool:
         return pod.get("spec", {}).get("nodeName") in self.nodes
