@@ -190,6 +190,16 @@ def test_process_needs_an_index(tmp_path: Path) -> None:
     assert "JOB_COMPLETION_INDEX" in error_line(result, "process")
 
 
+def test_rejected_command_line_still_writes_the_termination_log(tmp_path: Path) -> None:
+    log = tmp_path / "termination"
+    result = run("split", "--chunks", "two", log=log)
+    assert result.returncode == ExitCode.USAGE
+    record = termination(log)
+    assert record["stage"] == "split"
+    assert record["error"] == "invalid command line (see --help)"
+    assert (record["reason"], record["exit_code"]) == ("InvalidInput", 2)
+
+
 def test_unexpected_errors_are_one_line_exit_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")

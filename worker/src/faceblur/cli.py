@@ -49,7 +49,7 @@ from faceblur.options import (
     ReplaceWith,
 )
 from faceblur.storage import S3Settings, open_store
-from faceblur.termination import failure_record, write_termination_log
+from faceblur.termination import failure_record, was_written, write_termination_log
 
 log = logging.getLogger("faceblur")
 
@@ -220,8 +220,15 @@ _DEFAULTS = ProcessOptions()
 
 
 def main() -> None:
-    """Console script entry point."""
-    app()
+    """Console script entry point; a command line typer rejects still gets a termination line."""
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == ExitCode.USAGE and not was_written():
+            words = [a for a in sys.argv[1:] if not a.startswith("-")]
+            stage = words[0] if words else "faceblur"
+            write_termination_log(failure_record(stage, "invalid command line (see --help)", ExitCode.USAGE))
+        raise
 
 
 @app.callback()

@@ -61,7 +61,17 @@ def encode(record: Mapping[str, Any]) -> str:
     return line
 
 
+_written = False
+
+
+def was_written() -> bool:
+    """Whether this process has already written its termination line."""
+    return _written
+
+
 def write_termination_log(record: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> None:
+    global _written
+    _written = True
     path = termination_path(environ)
     if path is None:
         return
