@@ -213,3 +213,12 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch: pytest.MonkeyPatch, 
     assert "internal error: RuntimeError: boom" in result.output
     assert "second line" not in result.output
     assert termination(tmp_path / "log")["reason"] == "Internal"
+
+
+def test_termination_line_fits_kubernetes_limit(tmp_path: Path) -> None:
+    from faceblur.termination import encode, failure_record, termination_path
+
+    line = encode(failure_record("process", "x" * 10_000, ExitCode.STORAGE))
+    assert len(line.encode()) <= 4000
+    assert json.loads(line)["reason"] == "Storage"
+    assert termination_path({"FACEBLUR_TERMINATION_LOG": str(tmp_path / "t")}) == tmp_path / "t"
