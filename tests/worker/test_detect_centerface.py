@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from detect_support import astronaut_bgr, insightface_image
@@ -117,3 +118,19 @@ def test_union_refuses_duplicate_names() -> None:
     detector = centerface().detectors[0]
     with pytest.raises(ValueError, match="unique"):
         UnionDetector([detector, detector])
+
+
+def test_frames_shrunk_beforehand_give_the_same_faces() -> None:
+    """detect_resized: each detector gets the frame at its own size, boxes come back full size."""
+    fine, coarse = DetectorSpec(scale=(640, 480)), DetectorSpec(scale=(320, 240))
+    union = build_detector([fine, coarse], ExecutionProvider.CPU, None)
+    t1 = insightface_image("t1.jpg")
+    height, width = t1.shape[:2]
+    sizes = union.stretch_sizes(width, height)
+    assert sizes == [(640, 480), (320, 256)]
+    images = {size: cv2.resize(t1, size, interpolation=cv2.INTER_AREA) for size in sizes if size}
+    resized = union.detect_resized([images], width, height)[0]
+    direct = union.detect_each([t1])[0]
+    for name in ("centerface", "centerface-2"):
+        assert len(resized[name]) == len(direct[name]) == 6
+        assert all(matched(resized[name], T1_FACES, min_iou=0.8))

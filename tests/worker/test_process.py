@@ -201,8 +201,8 @@ def test_crash_mid_index_publishes_nothing(
         original = ChunkEncoder.encode
         monkeypatch.setattr(ChunkEncoder, "encode", broken)
     else:
-        original = UnionDetector.detect_each
-        monkeypatch.setattr(UnionDetector, "detect_each", broken)
+        original = UnionDetector.detect_resized
+        monkeypatch.setattr(UnionDetector, "detect_resized", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         process_chunk(store, layout, 0, ProcessOptions(batch_size=2, debug=True))
     for key in (layout.chunk_result(0), layout.processed(0), layout.detections(0), layout.debug_chunk(0)):

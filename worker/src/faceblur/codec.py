@@ -136,8 +136,12 @@ def _as_i420(frame: av.VideoFrame) -> av.VideoFrame:
     return converted
 
 
-def to_bgr(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
-    return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+def to_bgr(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+    """The frame as a BGR array, optionally resized (area-averaged) to size = (width, height)."""
+    if size is None or size == (frame.width, frame.height):
+        return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+    small = frame.reformat(width=size[0], height=size[1], format="bgr24", interpolation="AREA")
+    return np.asarray(small.to_ndarray(), dtype=np.uint8)
 
 
 def i420_planes(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:

@@ -42,7 +42,7 @@ from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
-from faceblur.orientation import boxes_to_stored, to_display
+from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
 from faceblur.pipeline import Channel, run_stages
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
 from faceblur.storage import ObjectStore
@@ -92,16 +92,15 @@ def plan_segments(chunks: Sequence[Chunk], index: int, before: int, after: int) 
     return segments
 
 
-_RELEASED = np.zeros((0, 0, 3), dtype=np.uint8)
-
-
 @dataclass
 class _Work:
     """One decoded frame on its way through the pipeline."""
 
     number: int  # frame number in the whole input
     frame: av.VideoFrame | None  # kept only for the chunk's own frames
-    detect_image: np.ndarray  # display orientation, BGR; dropped once detected
+    detect_images: dict[
+        tuple[int, int] | None, np.ndarray
+    ]  # upright BGR per detector size; dropped once used
     boxes: list[Box] = field(default_factory=list)
 
 
@@ -232,7 +231,7 @@ def _run(
     progress: Progress | None,
 ) -> _Outcome:
     facts = stream_facts(files[chunk.index])
-    rotation = manifest.video.rotation
+    view = _DetectionView.of(facts, manifest.video.rotation, detector)
     batch_size = max(1, options.batch_size)
     decoded: Channel[_Work] = Channel(2 * batch_size)
     detected: Channel[_Work] = Channel(2 * batch_size)
@@ -244,15 +243,14 @@ def _run(
         for segment in segments:
             own = segment.chunk.index == chunk.index
             for number, frame in _numbered(segment, files):
-                decoded.put(_Work(number, frame if own else None, to_display(to_bgr(frame), rotation)))
+                decoded.put(_Work(number, frame if own else None, view.images(frame)))
         decoded.close()
 
     def detect() -> None:
         for batch in _batches(decoded, batch_size):
-            found = detector.detect_each([work.detect_image for work in batch])
-            for work, per_detector in zip(batch, found, strict=True):
-                work.boxes = earlier.get(work.number, []) + _to_boxes(per_detector, rotation, facts)
-                work.detect_image = _RELEASED
+            for work, boxes in zip(batch, view.detect(detector, batch), strict=True):
+                work.boxes = earlier.get(work.number, []) + boxes
+                work.detect_images = {}
                 detected.put(work)
         detected.close()
 
@@ -337,13 +335,45 @@ def _earlier_raw(previous: ChunkDetections | None, replaced: set[str]) -> RawDet
     return merged
 
 
-def _to_boxes(per_detector: Mapping[str, Boxes], rotation: int, facts: StreamFacts) -> list[Box]:
-    boxes = []
-    for name, found in per_detector.items():
-        stored = boxes_to_stored(found, rotation, facts.width, facts.height)
-        for x1, y1, x2, y2, score in stored.tolist():
-            boxes.append(Box(x1=x1, y1=y1, x2=x2, y2=y2, score=score, detector=name))
-    return boxes
+@dataclass(frozen=True)
+class _DetectionView:
+    """How frames are shown to the detectors, and how their boxes map back to stored pixels.
+
+    Detectors see frames upright (display orientation), each at the size it works at:
+    frames are shrunk straight from the decoder (one cheap conversion, small buffers).
+    """
+
+    rotation: int
+    stored: tuple[int, int]  # width, height as decoded
+    upright: tuple[int, int]  # width, height as displayed
+    sizes: tuple[tuple[int, int] | None, ...]  # distinct sizes the detectors want (None: full)
+
+    @classmethod
+    def of(cls, facts: StreamFacts, rotation: int, detector: UnionDetector) -> _DetectionView:
+        turned = normalize_rotation(rotation)
+        upright = (facts.height, facts.width) if turned in (90, 270) else (facts.width, facts.height)
+        sizes = tuple(dict.fromkeys(detector.stretch_sizes(*upright)))
+        return cls(turned, (facts.width, facts.height), upright, sizes)
+
+    def images(self, frame: av.VideoFrame) -> dict[tuple[int, int] | None, np.ndarray]:
+        images = {}
+        for size in self.sizes:
+            width, height = size or self.upright
+            stored_size = (height, width) if self.rotation in (90, 270) else (width, height)
+            images[size] = to_display(to_bgr(frame, stored_size), self.rotation)
+        return images
+
+    def detect(self, detector: UnionDetector, batch: Sequence[_Work]) -> list[list[Box]]:
+        found = detector.detect_resized([work.detect_images for work in batch], *self.upright)
+        return [self._boxes(per_detector) for per_detector in found]
+
+    def _boxes(self, per_detector: Mapping[str, Boxes]) -> list[Box]:
+        found = []
+        for name, boxes in per_detector.items():
+            stored = boxes_to_stored(boxes, self.rotation, *self.stored)
+            for x1, y1, x2, y2, score in stored.tolist():
+                found.append(Box(x1=x1, y1=y1, x2=x2, y2=y2, score=score, detector=name))
+        return found
 
 
 def _anonymized(

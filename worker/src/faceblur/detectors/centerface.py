@@ -17,6 +17,9 @@ from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, nms, 
 DEFAULT_THRESHOLD = 0.2  # deface's default --thresh
 NMS_IOU = 0.3  # deface's value
 OUTPUT_STRIDE = 4  # one heatmap cell per 4x4 input pixels
+# Pixels per onnxruntime call: 8 frames at 640x384. onnxruntime keeps an arena sized for
+# the largest batch (about 0.5 GB here), so full-HD inference goes one frame at a time.
+MAX_BATCH_PIXELS = 8 * 640 * 384
 
 
 class CenterFaceDetector:
@@ -46,6 +49,10 @@ class CenterFaceDetector:
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         return self.scale or round_input_size(width, height)
 
+    def stretch_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size this detector resizes a width x height frame to (callers may resize first)."""
+        return self.input_size(width, height)
+
     def __call__(self, frames: Sequence[Image]) -> list[Boxes]:
         results: list[Boxes] = [empty_boxes()] * len(frames)
         for shape, positions in _group_by_shape(frames).items():
@@ -56,6 +63,13 @@ class CenterFaceDetector:
 
     def _detect_same_size(self, frames: Sequence[Image], width: int, height: int) -> list[Boxes]:
         in_w, in_h = self.input_size(width, height)
+        per_call = max(1, MAX_BATCH_PIXELS // (in_w * in_h))
+        results: list[Boxes] = []
+        for start in range(0, len(frames), per_call):
+            results.extend(self._run(frames[start : start + per_call], width, height, in_w, in_h))
+        return results
+
+    def _run(self, frames: Sequence[Image], width: int, height: int, in_w: int, in_h: int) -> list[Boxes]:
         # NCHW float32 RGB, 0..255: the layout and range CenterFace was trained on
         blob = cv2.dnn.blobFromImages(list(frames), 1.0, (in_w, in_h), (0, 0, 0), swapRB=True, crop=False)
         heatmap, log_size, offset = self._session.run(self._output_names, {self._input_name: blob})

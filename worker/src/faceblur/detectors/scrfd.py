@@ -33,10 +33,10 @@ class ScrfdDetector:
         name: str = "scrfd",
     ) -> None:
         self.threshold = threshold
-        self.input_size = round_input_size(*(scale or DEFAULT_INPUT_SIZE))
+        self.letterbox_size = round_input_size(*(scale or DEFAULT_INPUT_SIZE))
         self._name = name
         self._model = _load(model_path, providers, threads)
-        self._model.prepare(0, input_size=self.input_size, det_thresh=threshold)
+        self._model.prepare(0, input_size=self.letterbox_size, det_thresh=threshold)
         log_provider_once(self._model.session.get_providers()[0])
 
     @property
@@ -47,7 +47,7 @@ class ScrfdDetector:
         results = []
         for frame in frames:
             found, _landmarks = self._model.detect(
-                frame, input_size=self.input_size, det_thresh=self.threshold
+                frame, input_size=self.letterbox_size, det_thresh=self.threshold
             )
             boxes = np.asarray(found, dtype=np.float32).reshape(-1, 5) if len(found) else empty_boxes()
             results.append(clip_boxes(boxes, frame.shape[1], frame.shape[0]))
