@@ -101,7 +101,7 @@ def test_gpu_requests_bound_how_many_pods_run_at_once(test_cluster: TestCluster,
     gpus = sum(node.gpus for node in test_cluster.nodes)
     if gpus == 0:
         pytest.skip("the cluster's nodes advertise no nvidia.com/gpu")
-    pod_spec = {"containers": [container(["sleep", "1.5"], resources={"limits": {"nvidia.com/gpu": "1"}})]}
+    pod_spec = {"containers": [container(["sleep", "3"], resources={"limits": {"nvidia.com/gpu": "1"}})]}
     total = gpus + 2
     apply(
         test_cluster,
