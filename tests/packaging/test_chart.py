@@ -114,7 +114,7 @@ def test_names_fit_63_characters_with_a_long_release_name(helm: Helm) -> None:
     names = [(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")) for o in objects]
     assert len(names) == len(set(names)), "two objects share a name after truncation"
     assert any(name.endswith("-minio-bucket") for _, name, _ in names), "the suffix survives truncation"
-    assert any(name.endswith("-operator-crd-reader") for _, name, _ in names)
+    assert any(name.endswith("-operator-discovery") for _, name, _ in names)
 
 
 def test_standard_labels_on_every_object_and_selectors_match_pods(variant: list[Manifest]) -> None:
@@ -236,20 +236,21 @@ def test_cluster_wide_by_default_and_namespaced_when_asked(
 ) -> None:
     assert not find(default_objects, "Role")
     cluster_roles = {r["metadata"]["name"]: r for r in find(default_objects, "ClusterRole")}
-    assert set(cluster_roles) == {"faceblur-operator", "faceblur-operator-crd-reader"}
+    assert set(cluster_roles) == {"faceblur-operator", "faceblur-operator-discovery"}
 
     namespaced = helm.template("operator.watchNamespaces={team-a,team-b}")
     roles = find(namespaced, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in find(namespaced, "RoleBinding")) == ["team-a", "team-b"]
-    # Nothing cluster-wide but reading CRDs.
+    # Nothing cluster-wide but reading the CRD and the namespace list.
     (reader,) = find(namespaced, "ClusterRole")
     assert reader["rules"] == [
         {
             "apiGroups": ["apiextensions.k8s.io"],
             "resources": ["customresourcedefinitions"],
             "verbs": ["list", "watch"],
-        }
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
     ]
     # Worker pods need their ServiceAccount in every namespace that runs jobs.
     accounts = find(namespaced, "ServiceAccount", "faceblur-worker")

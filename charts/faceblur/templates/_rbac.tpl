@@ -1,27 +1,30 @@
 {{/*
-The rules of the operator's (Cluster)Role, shared by both scopes. Each verb and why it is needed.
+The rules of the operator's (Cluster)Role, shared by both scopes: each verb and why it is needed.
+The operator never reads Secrets (worker pods get credentials from them directly) and never
+creates pods itself (Jobs do).
 */}}
 {{- define "faceblur.operatorRules" -}}
-# FaceBlurJobs: kopf lists and watches them to react to every change; get re-reads one after a
-# conflict; patch writes kopf's finalizer and its handler-progress annotations on the object.
+# FaceBlurJobs: list and watch feed kopf's event stream; get re-reads one before each reconcile;
+# patch writes kopf's handler-progress annotations (faceblur.dev/*) on the object.
 - apiGroups: ["faceblur.dev"]
   resources: ["faceblurjobs"]
   verbs: ["get", "list", "watch", "patch"]
-# The status subresource: phase, conditions and progress are written with patch, once per reconcile.
+# The status subresource: phase, conditions and progress, one merge patch per reconcile.
 - apiGroups: ["faceblur.dev"]
   resources: ["faceblurjobs/status"]
-  verbs: ["get", "patch"]
-# Jobs: create the split, worker (Indexed) and compose Jobs; list and watch them because their
-# state drives each FaceBlurJob; get finds an existing one after a restart; delete replaces the
-# worker Job when a failed job is retried (the Jobs of a deleted FaceBlurJob go by garbage collection).
+  verbs: ["patch"]
+# Jobs: create the split, worker (Indexed), compose and cleanup Jobs (a repeated create answers 409,
+# so a restarted operator finds its Jobs instead of duplicating them); list and watch them, because
+# their state drives each FaceBlurJob; delete replaces a failed stage's Job on retry. The Jobs of a
+# deleted FaceBlurJob go by garbage collection (owner references), not by this verb.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "delete"]
-# Pods: read-only; a finished pod's termination message carries the worker's result or its error
-# (the operator never talks to the object store itself).
+  verbs: ["list", "watch", "create", "delete"]
+# Pods: read-only; a finished pod's termination message carries the worker's result or its error,
+# and a waiting pod's reason (Unschedulable, ImagePullBackOff) becomes the job's reason.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 # Events on FaceBlurJobs at each transition and failure, for kubectl describe.
 - apiGroups: [""]
   resources: ["events"]
