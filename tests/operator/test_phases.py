@@ -252,6 +252,29 @@ CASES = [
         message_has=("chunk 1 failed: chunk 1 is not a video",),
     ),
     Case(
+        "every chunk that hit a permanent exit code is named",
+        [SPLIT_DONE, POLICY_FAILED_WORK],
+        [SPLIT_POD]
+        + [
+            raw_pod(
+                POLICY_FAILED_WORK,
+                phase="Failed",
+                index=i,
+                exit_code=3,
+                created=t,
+                result=worker_error("InvalidInput", "cannot open video chunk-000001.mp4", 3),
+            )
+            for i, t in ((2, T0), (1, T1), (0, NOW))
+        ]
+        + [
+            raw_pod(POLICY_FAILED_WORK, phase="Failed", index=3, exit_code=137, suffix="k")
+        ],  # killed: not named
+        phase=Phase.FAILED,
+        reason=Reason.INVALID_INPUT,
+        failed_indexes="0-2",
+        message_has=("chunks 0-2 failed: cannot open video chunk-000001.mp4",),
+    ),
+    Case(
         "an OOM-killed chunk says which limit to raise",
         [SPLIT_DONE, FAILED_WORK],
         [
@@ -448,7 +471,7 @@ def test_last_transition_time_moves_only_when_status_flips() -> None:
 
 def test_events_mark_transitions_and_failures() -> None:
     created = observe([])
-    assert [(e.type, e.reason) for e in created.events] == [("Normal", Reason.CREATED)]
+    assert created.events == ()  # the apply layer reports each Job it creates
     splitting = observe([raw_job(Stage.SPLIT)], status=created.status)
     assert [(e.type, e.reason) for e in splitting.events] == [("Normal", Reason.SPLITTING)]
     assert observe([raw_job(Stage.SPLIT)], status=splitting.status).events == ()  # no change, no event

@@ -100,6 +100,9 @@ class Event:
 
 @dataclass(frozen=True)
 class Decision:
+    """The status to write, then the actions to take. Events are posted once the status is written;
+    the apply layer adds one for each Job it actually creates."""
+
     status: FaceBlurJobStatus
     actions: tuple[Action, ...] = ()
     events: tuple[Event, ...] = ()
@@ -127,13 +130,7 @@ def _stay_failed(obs: Observation) -> Decision:
     if cleanup is None:
         return Decision(status=old)
     jobs = (old.jobs or StageJobs()).model_copy(update={"cleanup": cleanup.name(obs.name)})
-    return Decision(
-        status=old.model_copy(update={"jobs": jobs}),
-        actions=(cleanup,),
-        events=(
-            Event("Normal", Reason.CREATED, f"created Job {cleanup.name(obs.name)} to remove intermediates"),
-        ),
-    )
+    return Decision(status=old.model_copy(update={"jobs": jobs}), actions=(cleanup,))
 
 
 def _cleanup_action(obs: Observation, attempt: int) -> CreateJob | None:
@@ -235,9 +232,7 @@ class _Flow:
     def create(self, stage: Stage, chunks: int | None = None) -> str:
         action = CreateJob(stage, self.attempt, chunks)
         self.actions.append(action)
-        name = action.name(self.obs.name)
-        self.events.append(Event("Normal", Reason.CREATED, f"created Job {name}"))
-        return name
+        return action.name(self.obs.name)
 
     def state(self, phase: Phase, reason: Reason, message: str) -> None:
         self.phase, self.reason, self.message = phase, reason, message
@@ -423,10 +418,10 @@ class _Flow:
                 "",
             )
         indexes = parse_indexes(job.failed_indexes) if stage == Stage.WORK else []
-        if job.failure_reason == "PodFailurePolicy":  # a permanent exit code: the pod that had it
-            culprit = next((p for p in reversed(failed) if p.exit_code in PERMANENT_CODES), None)
-            if culprit is not None and culprit.index is not None and culprit.index not in indexes:
-                indexes.append(culprit.index)
+        if job.failure_reason == "PodFailurePolicy":  # permanent exit codes: every pod that had one
+            permanent = [p for p in failed if p.exit_code in PERMANENT_CODES]
+            culprit = permanent[-1] if permanent else None
+            indexes = sorted({*indexes, *(p.index for p in permanent if p.index is not None)})
         else:
             culprit = next((p for p in reversed(failed) if indexes and p.index in indexes), None)
             culprit = culprit or (failed[-1] if failed else None)

@@ -1,0 +1,100 @@
+"""Fixtures of the operator's cluster tests: the CRD, a running operator, a namespace per test.
+
+The operator runs as a subprocess (`faceblur-operator`, this checkout's code) with the test
+cluster's kubeconfig and a defaults file pointing the jobs at the session's S3 server, so a
+test can kill and restart it. Unit tests request none of these and start nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from cluster_support import BUCKET, CRD_FILE, SECRET, OperatorProcess
+from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.polling import wait_until
+from faceblur_testenv.processes import free_ports
+from faceblur_testenv.s3 import S3Server
+from faceblur_testenv.videos import VideoLibrary
+
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoLibrary:
+    return VideoLibrary(tmp_path_factory.mktemp("operator-videos"))
+
+
+@pytest.fixture(scope="session")
+def crd(test_cluster: TestCluster) -> None:
+    test_cluster.kubectl("apply", "-f", str(CRD_FILE))
+    established = "{.status.conditions[?(@.type=='Established')].status}"
+    wait_until(
+        "the FaceBlurJob CRD to be established",
+        lambda: (
+            test_cluster.kubectl(
+                "get", "crd", "faceblurjobs.faceblur.dev", "-o", f"jsonpath={established}"
+            ).stdout
+            == "True"
+        ),
+        timeout_s=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(
+    test_cluster: TestCluster, s3_server: S3Server, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    workdir = tmp_path_factory.mktemp("operator")
+    s3_server.make_bucket(BUCKET)
+    defaults = {
+        "images": {"worker": "faceblur/worker:test", "gpuWorker": "faceblur/worker-gpu:test"},
+        "storage": {"endpoint": s3_server.url, "credentialsSecret": {"name": SECRET}},
+        "detector": {"name": "centerface"},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+        "gpuResources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+    }
+    defaults_file = workdir / "defaults.yaml"
+    defaults_file.write_text(yaml.safe_dump(defaults))
+    metrics_port, health_port = free_ports(2)
+    env = {
+        **test_cluster.env(),
+        "FACEBLUR_DEFAULTS": str(defaults_file),
+        "FACEBLUR_METRICS_PORT": str(metrics_port),
+        "FACEBLUR_HEALTH_PORT": str(health_port),
+        "FACEBLUR_BIND_ADDRESS": "127.0.0.1",
+        "FACEBLUR_LOG_LEVEL": "INFO",
+        "HOME": str(Path.home()),
+    }
+    process = OperatorProcess(env, workdir / "operator.log", health_port, metrics_port)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def namespace(
+    test_cluster: TestCluster, s3_server: S3Server, operator: OperatorProcess, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh namespace with the S3 credentials Secret the defaults name."""
+    name = f"op-{next(_numbers)}-{request.node.name.removeprefix('test_').replace('_', '-')}"[:50].rstrip("-")
+    test_cluster.kubectl("create", "namespace", name)
+    keys = (
+        f"--from-literal=accessKey={s3_server.access_key}",
+        f"--from-literal=secretKey={s3_server.secret_key}",
+    )
+    test_cluster.kubectl("create", "secret", "generic", SECRET, "-n", name, *keys)
+    wait_until(  # pods are refused until the namespace's default ServiceAccount exists
+        f"service account {name}/default",
+        lambda: (
+            test_cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
+        ),
+        timeout_s=30,
+    )
+    yield name
+    test_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,352 @@
+"""The operator end to end on the real control plane: real Jobs, the real worker, the real S3 server.
+
+Jobs that must be held at a stage name a Kueue queue: their Jobs are created suspended and the
+test plays Kueue (`admit`), which also checks the Kueue path. Videos are tiny (320x240, 40 frames).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster_support import (
+    BUCKET,
+    JSON,
+    OperatorProcess,
+    admit,
+    apply,
+    decode_bgr,
+    example,
+    get_fbj,
+    job_doc,
+    jobs_of,
+    sharpness,
+    wait_for,
+    wait_phase,
+)
+from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.podrecords import peak_concurrency, runs_matching
+from faceblur_testenv.s3 import S3Server
+from faceblur_testenv.videos import FaceVideo, VideoLibrary, VideoSpec
+
+pytestmark = pytest.mark.cluster
+
+SAMPLE = VideoSpec(frames=40, gop=10)  # astronaut, 320x240, 1.6 s, a keyframe every 10 frames
+QUEUE = "test-queue"
+
+
+def upload(s3: S3Server, path: Path, key: str) -> None:
+    s3.client().fput_object(BUCKET, key, str(path))
+
+
+def keys_under(s3: S3Server, prefix: str) -> dict[str, str]:
+    """key -> ETag of every object under a prefix."""
+    objects = s3.client().list_objects(BUCKET, prefix=prefix.rstrip("/") + "/", recursive=True)
+    return {o.object_name: o.etag for o in objects if o.object_name is not None}
+
+
+def job_prefix(doc: JSON) -> str:
+    url: str = doc["status"]["intermediates"]
+    return url.removeprefix(f"s3://{BUCKET}/")
+
+
+def spec_for(input_key: str, output_key: str, **extra: Any) -> JSON:
+    return {
+        "input": {"bucket": BUCKET, "key": input_key},
+        "output": {"bucket": BUCKET, "key": output_key},
+        **extra,
+    }
+
+
+def assert_anonymized(video: FaceVideo, output: Path) -> None:
+    before, after = decode_bgr(video.path), decode_bgr(output)
+    assert len(after) == len(before) == video.frame_count
+    for number, (original, blurred) in enumerate(zip(before, after, strict=True)):
+        for face in video.faces[number]:
+            x1, y1, x2, y2 = (round(v) for v in (face.x1, face.y1, face.x2, face.y2))
+            assert sharpness(blurred[y1:y2, x1:x2]) < 0.25 * sharpness(original[y1:y2, x1:x2]), number
+
+
+def owned_jobs(cluster: TestCluster, namespace: str, uid: str) -> list[str]:
+    return sorted(
+        j["metadata"]["name"]
+        for j in jobs_of(cluster, namespace, uid)
+        if j["metadata"].get("ownerReferences")
+    )
+
+
+@pytest.fixture
+def sample(videos: VideoLibrary, s3_server: S3Server) -> FaceVideo:
+    video = videos.get(SAMPLE)
+    upload(s3_server, video.path, "samples/people.mp4")  # the examples' input
+    return video
+
+
+def test_cpu_example_succeeds_with_every_face_blurred(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo, tmp_path: Path
+) -> None:
+    doc = example("cpu.yaml")
+
+    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/cpu.yaml")
+    done = wait_phase(test_cluster, namespace, "people-cpu", "Succeeded")
+
+    status = done["status"]
+    assert status["progress"]["chunks"] == "4/4"
+    assert status["progress"]["framesTotal"] == sample.frame_count
+    assert status["progress"]["facesFound"] >= sample.frame_count
+    assert status["output"] == f"s3://{BUCKET}/{doc['spec']['output']['key']}"
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Split": "True", "Processed": "True", "Complete": "True"}
+    output = tmp_path / "out.mp4"
+    s3_server.client().fget_object(BUCKET, doc["spec"]["output"]["key"], str(output))
+    assert_anonymized(sample, output)
+    prefix = job_prefix(done)
+    left = set(keys_under(s3_server, prefix))  # cleanup: OnSuccess keeps only the small records
+    assert left <= {f"{prefix}/manifest.json", f"{prefix}/result.json"}
+
+    table = test_cluster.kubectl("get", "fbj", "-n", namespace).stdout
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "PROGRESS", "FACES", "AGE"]
+    assert row.split()[:4] == ["people-cpu", "Succeeded", "4/4", str(status["progress"]["facesFound"])]
+    assert "finalizers" not in done["metadata"]
+    assert owned_jobs(test_cluster, namespace, done["metadata"]["uid"]) == [
+        "people-cpu-compose", "people-cpu-split", "people-cpu-work"
+    ]  # fmt: skip
+    events = test_cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=people-cpu"
+    ).stdout
+    for reason in ("Created", "Splitting", "Processing", "Composing", "Succeeded"):
+        assert reason in events
+
+
+def test_gpu_and_debug_examples_succeed(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
+) -> None:
+    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/gpu.yaml")
+    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/debug.yaml")
+
+    gpu = wait_phase(test_cluster, namespace, "people-gpu", "Succeeded")
+    debug = wait_phase(test_cluster, namespace, "people-debug", "Succeeded")
+
+    work = json.loads(
+        test_cluster.kubectl("get", "job", "people-gpu-work", "-n", namespace, "-o", "json").stdout
+    )
+    container = work["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility,video"} in container["env"]
+    assert gpu["status"]["progress"]["chunks"] == "4/4"
+    artefacts = debug["status"]["debug"]
+    prefix = job_prefix(debug)
+    kept = keys_under(s3_server, prefix)  # cleanup: Never
+    assert f"{prefix}/debug/contact-sheet.png" in kept
+    assert artefacts["contactSheet"].endswith("contact-sheet.png")
+    assert artefacts["video"].endswith("debug.mp4")
+
+
+def test_corrupt_input_fails_once_with_a_clear_reason(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, videos: VideoLibrary
+) -> None:
+    upload(s3_server, videos.corrupt(), "samples/corrupt.mp4")
+    apply(test_cluster, namespace, job_doc("broken", spec_for("samples/corrupt.mp4", "out/broken.mp4")))
+
+    failed = wait_phase(test_cluster, namespace, "broken", "Failed")
+
+    status = failed["status"]
+    assert status["reason"] == "InvalidInput"
+    assert status["message"].startswith("split failed: ")
+    assert "faceblur.dev/retry" in status["message"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Failed"] == "True"
+    split_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "split"})
+    assert len(split_runs) == 1  # the permanent exit code failed the Job at once: no retries
+    assert test_cluster.kubectl("get", "fbj", "broken", "-n", namespace).stdout.split()[-4] == "Failed"
+
+
+def test_failing_chunk_is_named_and_retry_redoes_only_missing_chunks(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo, tmp_path: Path
+) -> None:
+    # No smoothing: a chunk's worker then reads no frames of its neighbours, so only chunk 1 fails.
+    spec = spec_for(
+        "samples/people.mp4",
+        "out/retried.mp4",
+        queueName=QUEUE,
+        chunking={"chunks": 4},
+        parallelism=4,
+        maxRetriesPerChunk=1,
+        smoothing={"lookBack": 0, "lookAhead": 0},
+    )
+    apply(test_cluster, namespace, job_doc("flaky", spec))
+    wait_for(  # the split Job waits, suspended, for Kueue (played by admit)
+        "the split to be queued",
+        lambda: (get_fbj(test_cluster, namespace, "flaky").get("status") or {}).get("reason") == "Queued",
+    )
+    admit(test_cluster, namespace, "flaky-split")
+    processing = wait_phase(test_cluster, namespace, "flaky", "Processing")
+    prefix = job_prefix(processing)
+    manifest = json.loads(s3_server.client().get_object(BUCKET, f"{prefix}/manifest.json").read())
+    chunk_key = manifest["chunks"][1]["key"]
+    chunk_key = chunk_key if chunk_key.startswith(prefix) else f"{prefix}/{chunk_key}"
+    original = tmp_path / "chunk1"
+    s3_server.client().fget_object(BUCKET, chunk_key, str(original))
+    s3_server.client().put_object(BUCKET, chunk_key, io.BytesIO(b"not a video" * 100), 1100)
+
+    admit(test_cluster, namespace, "flaky-work")
+    failed = wait_phase(test_cluster, namespace, "flaky", "Failed")
+
+    status = failed["status"]
+    assert status["failedIndexes"] == "1"
+    assert "chunk 1 failed" in status["message"]
+    published = {k: e for k, e in keys_under(s3_server, f"{prefix}/processed").items()}
+    assert f"{prefix}/processed/000001.mkv" not in published
+
+    s3_server.client().fput_object(BUCKET, chunk_key, str(original))  # repair the chunk, then retry
+    test_cluster.kubectl("annotate", "fbj", "flaky", "-n", namespace, "faceblur.dev/retry=1")
+    admit(test_cluster, namespace, "flaky-work-r1")
+    composing = wait_phase(test_cluster, namespace, "flaky", "Composing")
+
+    after = keys_under(s3_server, f"{prefix}/processed")
+    assert len(after) == 4
+    assert {k: after[k] for k in published} == published  # chunks published before were not redone
+    assert composing["status"]["attempt"] == 1
+    admit(test_cluster, namespace, "flaky-compose-r1")
+    done = wait_phase(test_cluster, namespace, "flaky", "Succeeded")
+    assert owned_jobs(test_cluster, namespace, done["metadata"]["uid"]) == [
+        "flaky-compose-r1", "flaky-split", "flaky-work-r1"
+    ]  # fmt: skip
+    output = tmp_path / "out.mp4"
+    s3_server.client().fget_object(BUCKET, "out/retried.mp4", str(output))
+    assert len(decode_bgr(output)) == sample.frame_count
+
+
+def test_operator_killed_while_processing_resumes_without_duplicates(
+    test_cluster: TestCluster, operator: OperatorProcess, namespace: str, sample: FaceVideo
+) -> None:
+    spec = spec_for("samples/people.mp4", "out/resumed.mp4", chunking={"chunks": 4}, parallelism=1)
+    apply(test_cluster, namespace, job_doc("survivor", spec))
+    processing = wait_phase(test_cluster, namespace, "survivor", "Processing")
+    operator.kill()
+    try:
+        assert get_fbj(test_cluster, namespace, "survivor")["status"]["phase"] == "Processing"
+        wait_for(  # the Jobs run on without the operator
+            "the worker Job to finish",
+            lambda: (
+                "Complete"
+                in test_cluster.kubectl(
+                    "get",
+                    "job",
+                    "survivor-work",
+                    "-n",
+                    namespace,
+                    "-o",
+                    "jsonpath={.status.conditions[*].type}",
+                ).stdout
+            ),
+            timeout_s=180,
+        )
+        assert get_fbj(test_cluster, namespace, "survivor")["status"]["phase"] == "Processing"
+    finally:
+        operator.start()
+
+    done = wait_phase(test_cluster, namespace, "survivor", "Succeeded")
+
+    uid = processing["metadata"]["uid"]
+    assert owned_jobs(test_cluster, namespace, uid) == ["survivor-compose", "survivor-split", "survivor-work"]
+    work_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "work"})
+    indexes = sorted(r.labels["batch.kubernetes.io/job-completion-index"] for r in work_runs)
+    assert indexes == ["0", "1", "2", "3"]  # each chunk ran once
+    assert done["status"]["progress"]["chunks"] == "4/4"
+
+
+def test_deleting_a_job_removes_its_jobs_and_intermediates(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
+) -> None:
+    spec = spec_for("samples/people.mp4", "out/doomed.mp4", queueName=QUEUE, chunking={"chunks": 2})
+    apply(test_cluster, namespace, job_doc("doomed", spec))
+    admit(test_cluster, namespace, "doomed-split")
+    processing = wait_phase(
+        test_cluster, namespace, "doomed", "Processing"
+    )  # the worker Job waits, suspended
+    uid, prefix = processing["metadata"]["uid"], job_prefix(processing)
+    assert keys_under(s3_server, prefix)
+
+    test_cluster.kubectl("delete", "fbj", "doomed", "-n", namespace, "--timeout=30s")
+
+    wait_for("the Jobs to be garbage-collected", lambda: owned_jobs(test_cluster, namespace, uid) == [])
+    wait_for("the intermediates to be removed", lambda: keys_under(s3_server, prefix) == {}, timeout_s=120)
+    cleanup = [j for j in jobs_of(test_cluster, namespace, uid) if not j["metadata"].get("ownerReferences")]
+    assert [j["metadata"]["name"] for j in cleanup] == [f"doomed-cleanup-{uid[:8]}"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"input": {"bucket": BUCKET}}, "input needs either url, or both bucket and key"),
+        ({"input": {"url": "https://example.com/v.mp4"}}, "output.bucket and output.key are required"),
+        (
+            {"input": {"bucket": BUCKET, "key": "k"}, "detector": {"threshold": 2}},
+            "should be less than or equal to 1",
+        ),
+        (
+            {"input": {"bucket": BUCKET, "key": "k"}, "anonymization": {"method": "pixelate"}},
+            'supported values: "blur"',
+        ),
+        ({"input": {"bucket": BUCKET, "key": "k"}, "accessKey": "AKIA"}, 'unknown field "spec.accessKey"'),
+        (
+            {"input": {"bucket": BUCKET, "key": "k"}, "resources": {"gpus": -1}},
+            "should be greater than or equal to 0",
+        ),
+    ],
+    ids=["no-key", "url-without-output", "threshold", "method", "keys-in-spec", "gpus"],
+)
+def test_invalid_spec_is_refused_with_a_readable_message(
+    test_cluster: TestCluster, namespace: str, spec: JSON, message: str
+) -> None:
+    done = test_cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input=json.dumps(job_doc("bad", spec)), check=False
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_spec_is_immutable_once_started(test_cluster: TestCluster, namespace: str) -> None:
+    apply(
+        test_cluster,
+        namespace,
+        job_doc("fixed", spec_for("samples/people.mp4", "out/x.mp4", queueName=QUEUE)),
+    )
+    wait_for("a phase", lambda: (get_fbj(test_cluster, namespace, "fixed").get("status") or {}).get("phase"))
+    patch = json.dumps({"spec": {"parallelism": 9}})
+    done = test_cluster.kubectl(
+        "patch", "fbj", "fixed", "-n", namespace, "--type=merge", "-p", patch, check=False
+    )
+    assert done.returncode != 0
+    assert "spec is immutable once the job has started" in done.stderr
+
+
+def test_three_jobs_at_once_all_succeed(
+    test_cluster: TestCluster, s3_server: S3Server, operator: OperatorProcess, namespace: str,
+    sample: FaceVideo, tmp_path: Path,
+) -> None:  # fmt: skip
+    names = ["one", "two", "three"]
+    for name in names:
+        spec = spec_for("samples/people.mp4", f"out/{name}.mp4", chunking={"chunks": 2}, parallelism=2)
+        apply(test_cluster, namespace, job_doc(name, spec))
+
+    for name in names:
+        wait_phase(test_cluster, namespace, name, "Succeeded", timeout_s=300)
+
+    for name in names:
+        output = tmp_path / f"{name}.mp4"
+        s3_server.client().fget_object(BUCKET, f"out/{name}.mp4", str(output))
+        assert len(decode_bgr(output)) == sample.frame_count
+    work_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "work"})
+    assert peak_concurrency(work_runs) > 1
+    metrics = operator.metrics()
+    assert 'faceblur_stage_duration_seconds_count{stage="work"}' in metrics
+    assert 'faceblur_jobs_finished_total{phase="Succeeded",reason="Succeeded"}' in metrics
+    succeeded = next(
+        line for line in metrics.splitlines() if line.startswith('faceblur_jobs{phase="Succeeded"}')
+    )
+    assert float(succeeded.split()[-1]) >= 3
