@@ -269,6 +269,8 @@ class _Flow:
             if pod.waiting_reason in WAITING_REASONS:
                 detail = pod.waiting_message or pod.waiting_reason
                 return WAITING_REASONS[pod.waiting_reason], f"pod {pod.name}: {detail}"
+        if not job.started:
+            return (Reason.CREATED if job.stage == Stage.SPLIT else running), _created_message(job.name)
         return running, running_message
 
     # -- the stages
@@ -284,9 +286,9 @@ class _Flow:
         split = self.jobs.get(Stage.SPLIT)
         if split is None:
             name = self.create(Stage.SPLIT)
-            self.state(Phase.PENDING, Reason.CREATED, f"created Job {name}")
+            self.state(Phase.PENDING, Reason.CREATED, _created_message(name))
             self.set_condition(
-                ConditionType.SPLIT, ConditionStatus.FALSE, Reason.CREATED, "split not started"
+                ConditionType.SPLIT, ConditionStatus.FALSE, Reason.CREATED, _created_message(name)
             )
             return
         if split.failed_condition:
@@ -320,9 +322,7 @@ class _Flow:
         work = self.jobs.get(Stage.WORK)
         if work is None:
             name = self.create(Stage.WORK, chunks)
-            self.state(
-                Phase.PROCESSING, Reason.PROCESSING, f"created Job {name} for {_plural(chunks, 'chunk')}"
-            )
+            self.state(Phase.PROCESSING, Reason.PROCESSING, _created_message(name))
             self.set_condition(
                 ConditionType.PROCESSED, ConditionStatus.FALSE, Reason.PROCESSING, f"0/{chunks}"
             )
@@ -357,7 +357,7 @@ class _Flow:
         compose = self.jobs.get(Stage.COMPOSE)
         if compose is None:
             name = self.create(Stage.COMPOSE)
-            self.state(Phase.COMPOSING, Reason.COMPOSING, f"created Job {name}")
+            self.state(Phase.COMPOSING, Reason.COMPOSING, _created_message(name))
             return
         if compose.failed_condition:
             reason, message, _ = self.failure(compose, Stage.COMPOSE)
@@ -541,6 +541,10 @@ class _Flow:
             events=tuple(events),
             finished_stages=tuple(self.finished),
         )
+
+
+def _created_message(name: str) -> str:
+    return f"Job {name} created, waiting for it to start"
 
 
 def _created(actions: Iterable[Action], stage: Stage, owner: str) -> str | None:

@@ -3,7 +3,7 @@
 The only I/O layer of the operator's logic: `phases.decide` chooses, the builders build, this
 module reads and writes. Reads are fresh from the API server (no cache can be staler than the
 status it decides from), the status is written with a resourceVersion precondition (a conflict
-re-reads and decides again), and Events are posted only after the status is written.
+re-reads and decides again), and transition Events are posted only after the status is written.
 """
 
 from __future__ import annotations
@@ -155,15 +155,15 @@ class Reconciler:
                 queue_name=spec.queue_name if spec else None,
             )
         )
-        created = await self._apply(key, decision, plan)
+        await self._apply(key, body, decision, plan)
         await self._write_status(key, body, old, decision)
-        for name in created:
-            self.post_event(body, Event("Normal", Reason.CREATED, f"created Job {name}"))
         return decision
 
-    async def _apply(self, key: Key, decision: Decision, plan: JobPlan | None) -> list[str]:
-        """Delete, then create; returns the names of the Jobs actually created."""
-        created: list[str] = []
+    async def _apply(
+        self, key: Key, body: Mapping[str, Any], decision: Decision, plan: JobPlan | None
+    ) -> None:
+        """Delete, then create; each Job actually created is reported at once (a conflict on the
+        status write that follows must not lose that Event)."""
         for action in decision.actions:
             if isinstance(action, DeleteJob):
                 log.info("%s: deleting Job %s", key, action.name)
@@ -175,10 +175,9 @@ class Reconciler:
                 name = manifest["metadata"]["name"]
                 if await self._call(self.kube.create_job, manifest):
                     log.info("%s: created Job %s", key, name)
-                    created.append(name)
+                    self.post_event(body, Event("Normal", Reason.CREATED, f"created Job {name}"))
                 else:
                     log.info("%s: Job %s already exists", key, name)
-        return created
 
     async def _write_status(
         self, key: Key, body: Mapping[str, Any], old: FaceBlurJobStatus, decision: Decision

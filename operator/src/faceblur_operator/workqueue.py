@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, NamedTuple, TypeVar
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,11 @@ class Key(NamedTuple):
 
 
 class ReconcileQueue(Generic[R]):
-    def __init__(self, reconcile: Callable[[Key], Awaitable[R]]) -> None:
+    def __init__(
+        self, reconcile: Callable[[Key], Awaitable[R]], backoff_s: Sequence[float] = BACKOFF_S
+    ) -> None:
         self._reconcile = reconcile
+        self._backoff_s = tuple(backoff_s)
         self._active: set[Key] = set()
         self._again: set[Key] = set()
         self._failures: dict[Key, int] = {}
@@ -65,7 +68,7 @@ class ReconcileQueue(Generic[R]):
     def requeue(self, key: Key, error: BaseException) -> None:
         count = self._failures.get(key, 0)
         self._failures[key] = count + 1
-        delay = BACKOFF_S[min(count, len(BACKOFF_S) - 1)]
+        delay = self._backoff_s[min(count, len(self._backoff_s) - 1)]
         log.warning("reconcile of %s failed (%s); retrying in %.0fs", key, error, delay)
         if key in self._timers:
             self._timers[key].cancel()
