@@ -102,3 +102,19 @@ def test_blur_resumes_a_job_and_skips_finished_chunks(videos: VideoLibrary, tmp_
     refused = run("blur", str(other.path), "-o", str(output))
     assert refused.returncode == 3
     assert "belongs to another input" in refused.stderr
+
+
+def test_blur_debug_artefacts_outlive_the_work_folder(videos: VideoLibrary, tmp_path: Path) -> None:
+    video = videos.get(gop=10, frames=30)
+    output = tmp_path / "clip.mp4"
+    result = run("blur", str(video.path), "-o", str(output), "--workers", "1", "--debug")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / ".clip.mp4.faceblur").exists()
+    debug_video, sheet = tmp_path / "clip.debug.mp4", tmp_path / "clip.contact-sheet.png"
+    assert probe_with_frames(debug_video)[0].frame_count == video.frame_count
+    image = cv2.imread(str(sheet))
+    assert image is not None
+    assert image.shape[0] > 100
+    assert image.shape[1] > 100
+    shown = "".join(line.strip(" │┃") for line in result.stdout.splitlines())
+    assert str(debug_video) in shown

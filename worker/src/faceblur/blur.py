@@ -26,7 +26,7 @@ from faceblur.manifest import ChunkResult, JobResult, Manifest
 from faceblur.options import ProcessOptions
 from faceblur.runner import pending_indexes, process_pending
 from faceblur.split import split
-from faceblur.storage import LocalStore, S3Settings, check_destination, parse_url
+from faceblur.storage import LocalStore, S3Settings, check_destination, open_store, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,30 @@ def blur(
             _run_workers(folder, layout, options, min(workers, len(pending)), report.frames)
     report.stage("compose")
     result = compose(store, layout, output_url, debug=options.debug, s3_settings=s3_settings)
+    if options.debug:
+        result = _publish_debug_beside_output(store, layout, output_url, result, s3_settings)
     kept = keep_intermediates
     if not keep_intermediates:
         shutil.rmtree(folder, ignore_errors=True)
     return BlurSummary(result, time.monotonic() - started, folder, kept)
+
+
+def debug_outputs(output_url: str) -> tuple[str, str]:
+    """Where a local run publishes its debug video and contact sheet: beside the output."""
+    stem = output_url.rsplit(".", 1)[0] if "." in output_url.rsplit("/", 1)[-1] else output_url
+    return f"{stem}.debug.mp4", f"{stem}.contact-sheet.png"
+
+
+def _publish_debug_beside_output(
+    store: LocalStore, layout: JobLayout, output_url: str, result: JobResult, s3_settings: S3Settings | None
+) -> JobResult:
+    """Copy the debug artefacts out of the work folder, which is removed after a local run."""
+    video_url, sheet_url = debug_outputs(output_url)
+    out_store, video_key = open_store(video_url, s3_settings)
+    _, sheet_key = open_store(sheet_url, s3_settings)
+    out_store.upload(store.path(layout.debug_video), video_key, "video/mp4")
+    out_store.upload(store.path(layout.contact_sheet), sheet_key, "image/png")
+    return result.model_copy(update={"debug_video": video_url, "contact_sheet": sheet_url})
 
 
 def _split_or_resume(

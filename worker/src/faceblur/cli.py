@@ -578,6 +578,8 @@ def blur(
         result = summary.result
         record.update(result.model_dump(mode="json"))
         table = Table(title="faceblur", show_header=False)
+        table.add_column("what", no_wrap=True)
+        table.add_column("value", overflow="fold")  # paths are shown whole, folded over lines
         table.add_row("output", output)
         table.add_row("frames", str(result.frames))
         table.add_row("faces covered", str(result.faces))
