@@ -104,8 +104,7 @@ def _container(plan: JobPlan, pod: PodSettings, command: list[str]) -> dict[str,
     env = [
         *storage_env(plan),
         {"name": "FACEBLUR_TERMINATION_LOG", "value": TERMINATION_LOG},
-        {"name": "TMPDIR", "value": SCRATCH},
-        {"name": "FACEBLUR_MODEL_CACHE", "value": f"{SCRATCH}/faceblur-models"},
+        {"name": "TMPDIR", "value": SCRATCH},  # the image sets FACEBLUR_MODEL_CACHE to its baked models
     ]
     if pod.gpus:
         env.append({"name": "NVIDIA_DRIVER_CAPABILITIES", "value": NVIDIA_CAPABILITIES})
