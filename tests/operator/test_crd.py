@@ -46,6 +46,17 @@ def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
     assert crd.main(["--root", str(tmp_path), "--check"]) == 1
 
 
+def test_reference_lists_every_spec_field_with_its_rules(schema: dict[str, Any]) -> None:
+    text = crd.generated_files()[crd.REFERENCE]
+    fields = {line.split("`")[1] for line in text.splitlines() if line.startswith("| `")}
+    detector = schema["properties"]["spec"]["properties"]["detector"]["properties"]
+    assert {f"spec.detector.{name}" for name in detector} <= fields
+    for name in schema["properties"]["spec"]["properties"]:
+        assert f"spec.{name}" in fields
+    assert "input needs either url, or both bucket and key" in text  # CEL messages shown
+    assert '| `spec.storage.credentialsSecret.accessKeyKey` | string |  | `"accessKey"` |' in text
+
+
 def test_names_scope_and_subresources() -> None:
     spec = crd.build_crd()["spec"]
     assert (spec["group"], spec["scope"], spec["names"]["kind"]) == (

@@ -1,7 +1,7 @@
 """Generate the FaceBlurJob CRD from the API models and write it where the manifests and chart take it.
 
-    python -m faceblur_operator.crd            # (re)write both files
-    python -m faceblur_operator.crd --check    # exit 1 if either file is stale
+    python -m faceblur_operator.crd            # (re)write the CRD files and the field reference
+    python -m faceblur_operator.crd --check    # exit 1 if any of them is stale
 
 The test suite runs the check, so an API change without regenerated files fails CI.
 """
@@ -18,6 +18,7 @@ import yaml
 
 from faceblur_operator import api
 from faceblur_operator.openapi import structural_schema
+from faceblur_operator.reference import render_reference
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ HEADER = (
     "# Do not edit by hand: change the models and regenerate.\n"
 )
 OUTPUTS = (Path("manifests/crd/faceblurjobs.yaml"), Path("charts/faceblur/crds/faceblurjobs.yaml"))
+REFERENCE = Path("docs/faceblurjob-reference.md")
 
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the job is."},
@@ -109,18 +111,26 @@ def render() -> str:
     return HEADER + body
 
 
+def generated_files() -> dict[Path, str]:
+    """Every generated file (relative path -> content)."""
+    crd = render()
+    return {**dict.fromkeys(OUTPUTS, crd), REFERENCE: render_reference(root_schema(), HEADER)}
+
+
 def stale_files(root: Path) -> list[Path]:
-    text = render()
-    return [root / p for p in OUTPUTS if not (root / p).is_file() or (root / p).read_text() != text]
+    return [
+        root / rel
+        for rel, text in generated_files().items()
+        if not (root / rel).is_file() or (root / rel).read_text() != text
+    ]
 
 
 def write(root: Path) -> list[Path]:
-    text = render()
-    for rel in OUTPUTS:
+    for rel, text in generated_files().items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return [root / p for p in OUTPUTS]
+    return [root / rel for rel in generated_files()]
 
 
 def main(argv: list[str] | None = None) -> int:
