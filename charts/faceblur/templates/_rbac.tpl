@@ -5,7 +5,7 @@ creates pods itself (Jobs do).
 */}}
 {{- define "faceblur.operatorRules" -}}
 # FaceBlurJobs: list and watch feed kopf's event stream; get re-reads one before each reconcile;
-# patch writes kopf's handler-progress annotations (faceblur.dev/*) on the object.
+# patch writes kopf's handler-progress annotations (kopf.faceblur.dev/*) on the object.
 - apiGroups: ["faceblur.dev"]
   resources: ["faceblurjobs"]
   verbs: ["get", "list", "watch", "patch"]
