@@ -83,6 +83,7 @@ def make_clip(path: Path, seconds: float) -> int:
 @dataclass(frozen=True)
 class Run:
     seconds: float
+    cpu_seconds: float  # user + system, every process of the run
     max_rss_mib: float  # largest single process
     tree_rss_mib: float  # whole process tree, sampled
 
@@ -116,7 +117,9 @@ def timed(command: list[str], log: Path) -> Run:
     peak = 0
     started = time.monotonic()
     with log.open("w") as out:
-        process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(report), *command], stdout=out, stderr=out)
+        process = subprocess.Popen(
+            ["/usr/bin/time", "-v", "-o", str(report), *command], stdout=out, stderr=out
+        )
         stop = threading.Event()
 
         def sample() -> None:
@@ -132,8 +135,14 @@ def timed(command: list[str], log: Path) -> Run:
     seconds = time.monotonic() - started
     if code != 0:
         sys.exit(f"{command[0]} failed ({code}); see {log}:\n{log.read_text()[-2000:]}")
-    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report.read_text())
-    return Run(seconds, int(match.group(1)) / 1024 if match else float("nan"), peak / 1024)
+    text = report.read_text()
+
+    def field(name: str) -> float:
+        match = re.search(rf"{re.escape(name)}: ([\d.]+)", text)
+        return float(match.group(1)) if match else float("nan")
+
+    cpu = field("User time (seconds)") + field("System time (seconds)")
+    return Run(seconds, cpu, field("Maximum resident set size (kbytes)") / 1024, peak / 1024)
 
 
 def count_frames(path: Path) -> int:
@@ -147,7 +156,8 @@ def count_frames(path: Path) -> int:
 
 def has_audio(path: Path) -> bool:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=index", "-of", "csv=p=0", str(path)],
+        ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
+         "-of", "csv=p=0", str(path)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return bool(out.stdout.strip())
@@ -173,7 +183,15 @@ def main() -> None:
 
     faceblur = [str(VENV_BIN / "faceblur"), "blur", str(clip), "-o", str(workdir / "faceblur.mp4")]
     faceblur += ["--scale", args.scale, *args.faceblur_args]
-    deface = [str(VENV_BIN / "deface"), str(clip), "-o", str(workdir / "deface.mp4"), "--scale", args.scale, "-k"]
+    deface = [
+        str(VENV_BIN / "deface"),
+        str(clip),
+        "-o",
+        str(workdir / "deface.mp4"),
+        "--scale",
+        args.scale,
+        "-k",
+    ]
     if args.deface_ffmpeg_config:
         deface += ["--ffmpeg-config", args.deface_ffmpeg_config]
 
@@ -183,21 +201,34 @@ def main() -> None:
             shutil.rmtree(workdir / ".faceblur.mp4.faceblur", ignore_errors=True)
             run = timed(command, workdir / f"{name}-{attempt}.log")
             runs[name].append(run)
-            print(f"  {name} run {attempt + 1}: {run.seconds:.1f} s, {frames / run.seconds:.2f} frames/s", flush=True)
+            print(
+                f"  {name} run {attempt + 1}: {run.seconds:.1f} s, {frames / run.seconds:.2f} frames/s, "
+                f"{run.cpu_seconds:.1f} CPU s",
+                flush=True,
+            )
 
     for name in runs:
         output = workdir / f"{name}.mp4"
-        print(f"{name} output: {count_frames(output)} frames, audio {'kept' if has_audio(output) else 'MISSING'}")
+        audio = "kept" if has_audio(output) else "MISSING"
+        print(f"{name} output: {count_frames(output)} frames, audio {audio}")
     best = {name: min(r, key=lambda run: run.seconds) for name, r in runs.items()}
     print()
-    print(f"clip: {WIDTH}x{HEIGHT}, {frames} frames at {FPS} fps; inference scale {args.scale}; {os.cpu_count()} CPUs")
-    print(f"{'tool':10} {'wall s':>8} {'frames/s':>9} {'max RSS MiB':>12} {'tree RSS MiB':>13}")
+    cpus = os.cpu_count()
+    print(f"clip: {WIDTH}x{HEIGHT}, {frames} frames at {FPS} fps; inference scale {args.scale}; {cpus} CPUs")
+    header = ("wall s", "frames/s", "CPU s", "CPU ms/frame", "max RSS MiB", "tree RSS MiB")
+    print(f"{'tool':10} " + " ".join(f"{h:>{max(8, len(h))}}" for h in header))
     for name, run in best.items():
         print(
-            f"{name:10} {run.seconds:8.1f} {frames / run.seconds:9.2f} {run.max_rss_mib:12.0f} {run.tree_rss_mib:13.0f}"
+            f"{name:10} {run.seconds:8.1f} {frames / run.seconds:8.2f} {run.cpu_seconds:8.1f} "
+            f"{run.cpu_seconds / frames * 1000:12.0f} {run.max_rss_mib:11.0f} {run.tree_rss_mib:12.0f}"
         )
     ratio = best["deface"].seconds / best["faceblur"].seconds
-    print(f"throughput ratio faceblur/deface: {ratio:.2f}x (target >= 1.5x)")
+    cpu_ratio = min(r.cpu_seconds for r in runs["deface"]) / min(r.cpu_seconds for r in runs["faceblur"])
+    print(f"throughput ratio faceblur/deface (best wall times): {ratio:.2f}x (target >= 1.5x)")
+    print(f"CPU time ratio deface/faceblur: {cpu_ratio:.2f}x (steadier when the machine is shared)")
+    load = os.getloadavg()[0]
+    if load > (cpus or 1):
+        print(f"note: load average {load:.1f} on {cpus} CPUs: other work competed, wall times are noisy")
     print(f"files in {workdir}")
 
 

@@ -98,9 +98,7 @@ class _Work:
 
     number: int  # frame number in the whole input
     frame: av.VideoFrame | None  # kept only for the chunk's own frames
-    detect_images: dict[
-        tuple[int, int] | None, np.ndarray
-    ]  # upright BGR per detector size; dropped once used
+    detect_images: dict[tuple[int, int] | None, np.ndarray]  # upright BGR per size; dropped once used
     boxes: list[Box] = field(default_factory=list)
 
 
@@ -141,29 +139,7 @@ def process_chunk(
         tmp = Path(tmp_name)
         files = _download_chunks(store, segments, tmp)
         outcome = _run(segments, files, chunk, manifest, detector, previous, params, options, tmp, progress)
-        detections = ChunkDetections(
-            index=index,
-            first_frame=chunk.first_frame,
-            last_frame=chunk.last_frame,
-            detectors=names,
-            frames=outcome.final,
-            neighbour_frames={
-                n: boxes
-                for n, boxes in outcome.raw.items()
-                if boxes and not chunk.first_frame <= n <= chunk.last_frame
-            },
-        )
-        result = ChunkResult(
-            index=index,
-            frames=chunk.frame_count,
-            faces=sum(len(boxes) for boxes in outcome.final.values()),
-            detected_faces=sum(
-                len(outcome.raw.get(n, ())) for n in range(chunk.first_frame, chunk.last_frame + 1)
-            ),
-            frames_with_faces=len(outcome.final),
-            detectors=names,
-            seconds=round(time.monotonic() - started, 3),
-        )
+        detections, result = _documents(chunk, names, outcome, time.monotonic() - started)
         if options.force or options.merge:
             store.delete(result_key)  # the index is not done while its objects are replaced
         store.put_bytes(layout.detections(index), detections.to_json(), "application/json")
@@ -176,6 +152,30 @@ def process_chunk(
         index, result.frames, result.faces, result.detected_faces, result.seconds,
     )  # fmt: skip
     return result
+
+
+def _documents(
+    chunk: Chunk, detectors: list[str], outcome: _Outcome, seconds: float
+) -> tuple[ChunkDetections, ChunkResult]:
+    own = range(chunk.first_frame, chunk.last_frame + 1)
+    detections = ChunkDetections(
+        index=chunk.index,
+        first_frame=chunk.first_frame,
+        last_frame=chunk.last_frame,
+        detectors=detectors,
+        frames=outcome.final,
+        neighbour_frames={n: boxes for n, boxes in outcome.raw.items() if boxes and n not in own},
+    )
+    result = ChunkResult(
+        index=chunk.index,
+        frames=chunk.frame_count,
+        faces=sum(len(boxes) for boxes in outcome.final.values()),
+        detected_faces=sum(len(outcome.raw.get(n, ())) for n in own),
+        frames_with_faces=len(outcome.final),
+        detectors=detectors,
+        seconds=round(seconds, 3),
+    )
+    return detections, result
 
 
 def read_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
