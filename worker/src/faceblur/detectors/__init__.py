@@ -33,10 +33,11 @@ __all__ = [
 
 def detector_names(specs: Sequence[DetectorSpec]) -> list[str]:
     """Names that tell the specs apart: the detector's name, numbered when it repeats."""
-    names: list[str] = []
+    seen: dict[DetectorName, int] = {}
+    names = []
     for spec in specs:
-        count = sum(1 for s in specs[: len(names)] if s.name == spec.name)
-        names.append(spec.name.value if count == 0 else f"{spec.name.value}-{count + 1}")
+        seen[spec.name] = seen.get(spec.name, 0) + 1
+        names.append(spec.name.value if seen[spec.name] == 1 else f"{spec.name.value}-{seen[spec.name]}")
     return names
 
 
