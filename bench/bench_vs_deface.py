@@ -38,7 +38,8 @@ def still(name: str) -> np.ndarray:
     if name == "astronaut":
         from skimage import data
 
-        return np.ascontiguousarray(cv2.cvtColor(np.asarray(data.astronaut()), cv2.COLOR_RGB2BGR))
+        rgb = np.asarray(data.astronaut())  # type: ignore[no-untyped-call]
+        return np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     import insightface
 
     image = cv2.imread(str(Path(insightface.__file__).parent / "data" / "images" / "t1.jpg"))
