@@ -42,7 +42,7 @@ class ProcessOptions:
     detectors: tuple[DetectorSpec, ...] = field(default_factory=lambda: (DetectorSpec(),))
     replacewith: ReplaceWith = ReplaceWith.BLUR
     mask_shape: MaskShape = MaskShape.ELLIPSE
-    mask_scale: float = 1.3  # box grown by 30% before masking, as in the proof of concept
+    mask_scale: float = 1.3  # each side moved out by 30% of the box size, as deface and the proof of concept
     look_back: int = 10  # a face found in frame f also covers f+1 .. f+look_back
     look_ahead: int = 5  # ... and f-look_ahead .. f-1
     batch_size: int = 8
