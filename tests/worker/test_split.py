@@ -118,6 +118,25 @@ def test_unreadable_input_leaves_no_manifest(videos: VideoLibrary, tmp_path: Pat
     assert list(store.list("job/")) == []
 
 
+def test_odd_frame_size_is_refused_before_any_work(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.mp4"
+    with av.open(str(odd), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 321, 240, "yuv444p"
+        for _ in range(3):
+            frame = av.VideoFrame(321, 240, "yuv444p")
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(InvalidInputError, match="321x240 has an odd side"):
+        split(str(odd), store, JobLayout("job"))
+    assert list(store.list("job/")) == []
+
+
 def test_s3_input_and_job(videos: VideoLibrary, s3_server: S3Server, tmp_path: Path) -> None:
     video = videos.get(gop=10)
     s3_server.make_bucket("split-in")

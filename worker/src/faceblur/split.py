@@ -75,6 +75,7 @@ def split(
         folder = Path(tmp)
         source = localize_input(input_url, folder, s3_settings)
         info, times = probe_with_frames(source, display_name=input_url)
+        require_even_size(info, input_url)
         count = chunk_count(info.frame_count, info.duration_s, chunks, chunk_frames)
         plan = choose_plan(times, count, mode)
         try:
@@ -91,6 +92,15 @@ def split(
         store.put_bytes(layout.manifest, manifest.to_json(), "application/json")
     _log_storage(manifest, store)
     return manifest
+
+
+def require_even_size(info: VideoInfo, name: str) -> None:
+    """Refuse odd frame sizes up front: the processed chunks are H.264 4:2:0, which needs even sides."""
+    if info.width % 2 or info.height % 2:
+        raise InvalidInputError(
+            f"{name}: frame size {info.width}x{info.height} has an odd side, which H.264 4:2:0 cannot"
+            " encode; pad it first, e.g. ffmpeg -i IN -vf pad=ceil(iw/2)*2:ceil(ih/2)*2 OUT"
+        )
 
 
 def _cut(
