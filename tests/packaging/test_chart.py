@@ -114,7 +114,17 @@ def test_names_fit_63_characters_with_a_long_release_name(helm: Helm) -> None:
     names = [(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")) for o in objects]
     assert len(names) == len(set(names)), "two objects share a name after truncation"
     assert any(name.endswith("-minio-bucket") for _, name, _ in names), "the suffix survives truncation"
-    assert any(name.endswith("-operator-discovery") for _, name, _ in names)
+    # Every component keeps its suffix, the cluster-scoped RBAC included (names there are global).
+    suffixed = {(kind, name.rsplit("-", 1)[-1]) for kind, name, _ in names}
+    for kind, suffix in [
+        ("ClusterRole", "operator"),
+        ("ClusterRoleBinding", "operator"),
+        ("Service", "metrics"),
+        ("ConfigMap", "defaults"),
+        ("ServiceAccount", "worker"),
+    ]:
+        assert (kind, suffix) in suffixed, f"{kind} *-{suffix}"
+    assert len([n for k, n, _ in names if k == "ClusterRole"]) == 2, "one per rendering, distinct"
 
 
 def test_standard_labels_on_every_object_and_selectors_match_pods(variant: list[Manifest]) -> None:
@@ -235,23 +245,18 @@ def test_cluster_wide_by_default_and_namespaced_when_asked(
     helm: Helm, default_objects: list[Manifest]
 ) -> None:
     assert not find(default_objects, "Role")
-    cluster_roles = {r["metadata"]["name"]: r for r in find(default_objects, "ClusterRole")}
-    assert set(cluster_roles) == {"faceblur-operator", "faceblur-operator-discovery"}
+    (cluster_role,) = find(default_objects, "ClusterRole")
+    assert cluster_role["metadata"]["name"] == "faceblur-operator"
+    (binding,) = find(default_objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == "faceblur-operator"
 
     namespaced = helm.template("operator.watchNamespaces={team-a,team-b}")
     roles = find(namespaced, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in find(namespaced, "RoleBinding")) == ["team-a", "team-b"]
-    # Nothing cluster-wide but reading the CRD and the namespace list.
-    (reader,) = find(namespaced, "ClusterRole")
-    assert reader["rules"] == [
-        {
-            "apiGroups": ["apiextensions.k8s.io"],
-            "resources": ["customresourcedefinitions"],
-            "verbs": ["list", "watch"],
-        },
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
-    ]
+    # Nothing cluster-wide at all: kopf scans neither CRDs nor namespaces (operator/RBAC.md).
+    assert not find(namespaced, "ClusterRole")
+    assert not find(namespaced, "ClusterRoleBinding")
     # Worker pods need their ServiceAccount in every namespace that runs jobs.
     accounts = find(namespaced, "ServiceAccount", "faceblur-worker")
     assert sorted(a["metadata"]["namespace"] for a in accounts) == sorted([NAMESPACE, "team-a", "team-b"])
