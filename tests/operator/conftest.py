@@ -44,7 +44,7 @@ def crd(test_cluster: TestCluster) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # cluster-wide: it must be gone before other modules run operators of their own
 def operator(
     test_cluster: TestCluster, s3_server: S3Server, crd: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
