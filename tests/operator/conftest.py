@@ -44,7 +44,9 @@ def crd(test_cluster: TestCluster) -> None:
     )
 
 
-@pytest.fixture(scope="module")  # cluster-wide: it must be gone before other modules run operators of their own
+# Module scope: this operator watches every namespace, so it must be gone before other modules
+# (tests/packaging) run operators of their own, or two operators would reconcile the same job.
+@pytest.fixture(scope="module")
 def operator(
     test_cluster: TestCluster, s3_server: S3Server, crd: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
