@@ -1,15 +1,11 @@
-"""Metrics, health endpoints, kopf settings and the cleanup command."""
+"""Metrics, health endpoints and kopf settings."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import urllib.request
-from pathlib import Path
 
 import pytest
-from faceblur.storage import LocalStore
-from faceblur_operator import cleanup
 from faceblur_operator.api import FaceBlurJobStatus, Phase, Progress, Reason
 from faceblur_operator.endpoints import start_endpoints, stop_endpoints
 from faceblur_operator.main import kopf_settings
@@ -83,19 +79,3 @@ def test_kopf_settings_avoid_the_known_pitfalls() -> None:
     progress = settings.persistence.progress_storage
     assert type(progress).__name__ == "AnnotationsProgressStorage"  # never into the status
     assert getattr(progress, "prefix", None) == "kopf.faceblur.dev"  # not faceblur.dev: retry must be seen
-
-
-def test_cleanup_command_removes_only_the_job_prefix(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path)
-    for key in ("jobs/a/chunks/000000.mkv", "jobs/a/manifest.json", "jobs/ab/keep.json", "out.mp4"):
-        store.put_bytes(key, b"x")
-    log = tmp_path.parent / f"{tmp_path.name}.termination-log"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FACEBLUR_TERMINATION_LOG", str(log))
-        assert cleanup.main(["--job", str(tmp_path / "jobs" / "a")]) == 0
-    assert sorted(store.list("")) == ["jobs/ab/keep.json", "out.mp4"]
-    assert json.loads(log.read_text()) == {"stage": "cleanup", "deleted": 2}
-
-
-def test_cleanup_refuses_a_whole_bucket() -> None:
-    assert cleanup.main(["--job", "s3://bucket"]) != 0

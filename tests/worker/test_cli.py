@@ -18,7 +18,7 @@ from faceblur_testenv.videos import VideoLibrary
 from typer.testing import CliRunner
 
 FACEBLUR = str(Path(sys.executable).parent / "faceblur")
-COMMANDS = ["probe", "split", "process", "compose", "blur"]
+COMMANDS = ["probe", "split", "process", "compose", "cleanup", "blur"]
 
 
 def run(
@@ -222,3 +222,24 @@ def test_termination_line_fits_kubernetes_limit(tmp_path: Path) -> None:
     assert len(line.encode()) <= 4000
     assert json.loads(line)["reason"] == "Storage"
     assert termination_path({"FACEBLUR_TERMINATION_LOG": str(tmp_path / "t")}) == tmp_path / "t"
+
+
+def test_cleanup_deletes_only_the_job_prefix(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    for key in ("jobs/a/chunks/000000.mp4", "jobs/a/manifest.json", "jobs/ab/keep.json", "out.mp4"):
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(b"x")
+    log = tmp_path / "termination"
+    result = run("cleanup", "--job", str(root / "jobs" / "a"), log=log)
+    assert result.returncode == 0, result.stderr
+    left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert left == ["jobs/ab/keep.json", "out.mp4"]
+    assert termination(log) == {"stage": "cleanup", "deleted": 2}
+
+
+def test_cleanup_refuses_a_whole_bucket(tmp_path: Path) -> None:
+    log = tmp_path / "termination"
+    result = run("cleanup", "--job", "s3://bucket", env={"FACEBLUR_S3_ENDPOINT": "127.0.0.1:1"}, log=log)
+    assert result.returncode == ExitCode.INVALID_INPUT
+    assert "names no prefix" in error_line(result, "cleanup")
+    assert termination(log)["reason"] == "InvalidInput"

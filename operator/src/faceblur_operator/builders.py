@@ -228,7 +228,7 @@ def build_compose_job(plan: JobPlan, attempt: int = 0) -> Manifest:
 
 
 def cleanup_command(plan: JobPlan) -> list[str]:
-    return ["python", "-m", "faceblur_operator.cleanup", "--job", plan.job_url]
+    return ["faceblur", "cleanup", "--job", plan.job_url]
 
 
 def build_cleanup_job(plan: JobPlan, attempt: int = 0) -> Manifest:

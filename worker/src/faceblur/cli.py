@@ -503,6 +503,17 @@ def compose(
         out.print(f"published {output}: {result.frames} frames, {result.faces} faces covered")
 
 
+@app.command()
+def cleanup(job: JobUrl, s3_endpoint: S3Endpoint = None, verbose: Verbose = False) -> None:
+    """Delete every object under a job's prefix, records included; the output is never touched."""
+    from faceblur.cleanup import delete_job
+
+    with _command("cleanup", verbose, pod=True) as record:
+        store, layout = _job(job, _s3(s3_endpoint))
+        record["deleted"] = delete_job(store, layout)
+        out.print(f"deleted {record['deleted']} objects under {job}")
+
+
 # ----------------------------------------------------------------------------- blur
 
 

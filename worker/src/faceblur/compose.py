@@ -15,11 +15,12 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
+from faceblur.cleanup import remove_intermediates
 from faceblur.concat import OutputSpec, Part, concat, container_format, packet_pts
 from faceblur.contactsheet import contact_sheet
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.inputs import is_http
-from faceblur.layout import AUDIO, CHUNKS, DETECTIONS, FRAMES, LOCKS, PROCESSED, RESULTS, JobLayout
+from faceblur.layout import JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
 from faceblur.storage import LocalStore, ObjectStore, S3Settings, open_store, parse_url
 
@@ -121,25 +122,6 @@ def same_object(a: str, b: str) -> bool:
     if is_http(a) or is_http(b):
         return False
     return parse_url(a) == parse_url(b)
-
-
-def remove_intermediates(store: ObjectStore, layout: JobLayout) -> int:
-    """Delete chunks, processed chunks, detections, per-chunk results and debug chunks.
-
-    The manifest, result.json, the debug video and the contact sheet stay as the record.
-    """
-    removed = 0
-    for folder in (CHUNKS, PROCESSED, DETECTIONS, RESULTS, LOCKS, FRAMES):
-        removed += store.delete_prefix(layout.key(folder) + "/")
-    for key in store.list(layout.key("debug") + "/"):
-        if key not in (layout.debug_video, layout.contact_sheet):
-            store.delete(key)
-            removed += 1
-    if store.exists(layout.key(AUDIO)):
-        store.delete(layout.key(AUDIO))
-        removed += 1
-    log.info("removed %d intermediate objects of %s", removed, layout.prefix)
-    return removed
 
 
 def _assemble(
