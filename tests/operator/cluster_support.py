@@ -13,8 +13,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
-import cv2
-import numpy as np
 import yaml
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.polling import wait_until
@@ -149,17 +147,6 @@ def admit(cluster: TestCluster, namespace: str, job: str, timeout_s: float = 60)
         timeout_s=timeout_s,
     )
     set_suspend(cluster, namespace, job, False)
-
-
-def sharpness(image: np.ndarray) -> float:
-    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
-
-
-def decode_bgr(path: Path) -> list[np.ndarray]:
-    import av
-
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
 
 
 def wait_for(what: str, probe: Any, timeout_s: float = 60) -> Any:

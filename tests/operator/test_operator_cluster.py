@@ -18,16 +18,15 @@ from cluster_support import (
     OperatorProcess,
     admit,
     apply,
-    decode_bgr,
     example,
     get_fbj,
     job_doc,
     jobs_of,
-    sharpness,
     wait_for,
     wait_phase,
 )
 from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.measure import decode_bgr, sharpness
 from faceblur_testenv.podrecords import peak_concurrency, runs_matching
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary, VideoSpec

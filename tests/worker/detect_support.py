@@ -171,13 +171,6 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, gop: int = 
     return path
 
 
-def decode_bgr(path: Path) -> list[np.ndarray]:
-    import av
-
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
-
-
 def decode_pts_seconds(path: Path) -> list[float]:
     import av
 

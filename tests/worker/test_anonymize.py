@@ -10,16 +10,12 @@ from detect_support import astronaut_bgr, insightface_image
 from faceblur.anonymize import MaskStyle, anonymize, anonymize_i420, ellipse_mask, mask_rect
 from faceblur.detectors import UnionDetector, build_detector
 from faceblur.options import DetectorSpec, ExecutionProvider, MaskShape, ReplaceWith
+from faceblur_testenv.measure import sharpness
 
 
 @pytest.fixture(scope="module")
 def detector() -> UnionDetector:
     return build_detector([DetectorSpec(scale=(640, 480))], ExecutionProvider.AUTO, None)
-
-
-def sharpness(image: np.ndarray) -> float:
-    """Variance of the Laplacian: high for detailed regions, near zero for smooth ones."""
-    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from detect_support import astronaut_bgr, decode_bgr, write_scrfd_like_onnx, write_video
+from detect_support import astronaut_bgr, write_scrfd_like_onnx, write_video
 from faceblur.detectors import build_detector
 from faceblur.errors import ModelError
 from faceblur.layout import JobLayout
@@ -21,6 +21,7 @@ from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider, Proc
 from faceblur.process import process_chunk
 from faceblur.split import split
 from faceblur.storage import LocalStore
+from faceblur_testenv.measure import decode_bgr
 
 SQUARE = (256, 32, 288, 64)  # x1, y1, x2, y2: one stride-32 cell of a 320x240 frame
 FRAMES = 12

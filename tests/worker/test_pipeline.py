@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import cv2
-import numpy as np
 import pytest
 from faceblur.probe import probe_with_frames
+from faceblur_testenv.measure import decode_bgr, sharpness
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
 
@@ -28,17 +27,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run([FACEBLUR, *args], capture_output=True, text=True, env=environment, timeout=600)
 
 
-def frames_bgr(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
-
-
-def sharpness(image: np.ndarray) -> float:
-    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
-
-
 def assert_faces_hidden_and_rest_kept(video: FaceVideo, output: Path) -> None:
-    before, after = frames_bgr(video.path), frames_bgr(output)
+    before, after = decode_bgr(video.path), decode_bgr(output)
     assert len(after) == len(before) == video.frame_count
     for n, (original, blurred) in enumerate(zip(before, after, strict=True)):
         for face in video.faces[n]:

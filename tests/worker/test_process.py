@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from detect_support import decode_bgr, decode_pts_seconds
+from detect_support import decode_pts_seconds
 from faceblur.detectors import UnionDetector, build_detector
 from faceblur.errors import InvalidInputError, ModelError
 from faceblur.layout import JobLayout
@@ -20,6 +19,7 @@ from faceblur.process import plan_segments, process_chunk
 from faceblur.providers import CUDA, available_providers
 from faceblur.split import split
 from faceblur.storage import LocalStore
+from faceblur_testenv.measure import decode_bgr, sharpness
 from faceblur_testenv.videos import FaceBox, FaceVideo, Scene, VideoLibrary, VideoSpec
 
 OPTIONS = ProcessOptions(batch_size=4)
@@ -63,10 +63,6 @@ def box_iou(a: FaceBox | Box | np.ndarray, b: FaceBox | Box) -> float:
     if w <= 0 or h <= 0:
         return 0.0
     return float(w * h / ((ax2 - ax1) * (ay2 - ay1) + (b.x2 - b.x1) * (b.y2 - b.y1) - w * h))
-
-
-def sharpness(image: np.ndarray) -> float:
-    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
