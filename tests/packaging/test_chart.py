@@ -4,7 +4,9 @@ what users and the operator rely on (schemas, names, labels, security, RBAC scop
 from __future__ import annotations
 
 import base64
+import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +61,35 @@ def variant(request: pytest.FixtureRequest, helm: Helm) -> list[Manifest]:
     return helm.template(*sets, values=values)
 
 
-def test_lint_strict_passes_for_every_variant(helm: Helm) -> None:
-    for name, (sets, _) in VARIANTS.items():
-        args = ["lint", str(CHART), "--strict", "--namespace", NAMESPACE]
-        for value in sets:
-            args += ["--set", value]
-        output = helm.run(*args)
-        assert "0 chart(s) failed" in output, f"{name}: {output}"
+def lint(helm: Helm, sets: list[str], values: dict[str, Any] | None, folder: Path) -> tuple[int, str]:
+    """`helm lint --strict` with these --set values and, when given, this values document as a file:
+    its exit status and its output (lint reports problems on stdout)."""
+    args = ["lint", str(CHART), "--strict", "--namespace", NAMESPACE]
+    for value in sets:
+        args += ["--set", value]
+    if values is not None:
+        values_file = folder / "values.json"  # JSON is YAML
+        values_file.write_text(json.dumps(values))
+        args += ["--values", str(values_file)]
+    done = subprocess.run([helm.binary, *args], capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_lint_strict_passes_for_every_variant(helm: Helm, name: str, tmp_path: Path) -> None:
+    sets, values = VARIANTS[name]
+    status, output = lint(helm, sets, values, tmp_path)
+    assert status == 0, f"{name}: {output}"
+    assert "0 chart(s) failed" in output, f"{name}: {output}"
+
+
+def test_lint_reads_the_values_file(helm: Helm, tmp_path: Path) -> None:
+    """The values document reaches the lint: the GPU values with one unknown field fail the schema."""
+    broken = {**GPU_VALUES, "gpuImage": {**GPU_VALUES["gpuImage"], "repositry": "typo"}}
+    status, output = lint(helm, [], broken, tmp_path)
+    assert status != 0, output
+    assert "1 chart(s) failed" in output, output
+    assert "repositry" in output, output
 
 
 def test_every_object_validates_against_every_supported_kubernetes(variant: list[Manifest]) -> None:
