@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from faceblur import storage
 from faceblur.errors import InvalidInputError, ObjectNotFoundError, StorageError
 from faceblur.storage import (
     LocalStore,
@@ -98,14 +101,34 @@ def test_local_unwritable_destination_is_a_storage_error(tmp_path: Path) -> None
         LocalStore(tmp_path).put_bytes("file/sub/x.json", b"{}")
 
 
-def test_wrong_credentials_give_one_clear_line(s3_server: S3Server) -> None:
+class Attempts:
+    """Counts the calls of one client method and the backoff sleeps of the store's retry loop."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: S3Store, method: str) -> None:
+        self.calls = 0
+        self.sleeps: list[float] = []
+        real = getattr(store.client, method)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(store.client, method, counted)
+        monkeypatch.setattr(storage, "time", SimpleNamespace(sleep=self.sleeps.append))
+
+
+def test_wrong_credentials_give_one_clear_line(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     s3_server.make_bucket("creds")
     env = {**s3_server.env(), "FACEBLUR_S3_SECRET_KEY": "not-the-secret"}
-    store = S3Store("creds", S3Settings.from_env(env), FAST_RETRY)
+    store = S3Store("creds", S3Settings.from_env(env), RetryPolicy(attempts=3, first_delay_s=0.01))
+    attempts = Attempts(monkeypatch, store, "put_object")
     with pytest.raises(StorageError, match="rejected the S3 credentials") as info:
         store.put_bytes("x", b"y")
     assert "\n" not in str(info.value)
     assert not isinstance(info.value, ObjectNotFoundError)
+    # Rejected credentials are final: one try, no backoff, although the policy allows three.
+    assert attempts.calls == 1
+    assert attempts.sleeps == []
 
 
 def test_missing_bucket_is_named(s3_server: S3Server) -> None:
@@ -114,14 +137,25 @@ def test_missing_bucket_is_named(s3_server: S3Server) -> None:
         store.get_bytes("k")
 
 
-def test_unreachable_endpoint_is_retried_then_reported() -> None:
+@pytest.mark.parametrize("configured", ["1", "3"])
+def test_unreachable_endpoint_is_retried_then_reported(
+    configured: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = S3Settings(
         endpoint="127.0.0.1:9", secure=False, access_key="a", secret_key="b", region="us-east-1"
     )
-    store = S3Store("bucket", settings, RetryPolicy(attempts=3, first_delay_s=0.01))
+    policy = RetryPolicy.from_env({"FACEBLUR_S3_ATTEMPTS": configured})
+    store = S3Store("bucket", settings, RetryPolicy(attempts=policy.attempts, first_delay_s=0.01))
+    attempts = Attempts(monkeypatch, store, "get_object")
     with pytest.raises(StorageError, match=r"unreachable") as info:
         store.get_bytes("k")
     assert "http://127.0.0.1:9" in str(info.value)
+    # Every configured attempt reached the client, with one growing, jittered backoff between two.
+    assert attempts.calls == int(configured)
+    assert len(attempts.sleeps) == int(configured) - 1
+    for n, delay in enumerate(attempts.sleeps):
+        base = 0.01 * 2**n
+        assert base / 2 <= delay <= base, attempts.sleeps
 
 
 def test_transient_classification() -> None:
