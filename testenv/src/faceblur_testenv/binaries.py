@@ -26,7 +26,8 @@ def missing_in(folder: Path) -> list[str]:
 def ensure_binaries() -> Path:
     """The folder holding every needed binary, building them first if the cache is cold (minutes).
 
-    KUBEBUILDER_ASSETS wins when it holds all of them, as with controller-runtime's envtest.
+    KUBEBUILDER_ASSETS wins when it holds all of them, as with controller-runtime's envtest; when it
+    holds some (envtest has etcd, kube-apiserver and kubectl), the script builds only the rest.
     """
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and not missing_in(Path(assets)):
