@@ -530,7 +530,9 @@ def blur(
     ],
     workers: Annotated[
         int | None,
-        typer.Option(min=1, envvar=_env("WORKERS"), help="Parallel worker processes (default: cores/2)."),
+        typer.Option(
+            min=1, envvar=_env("WORKERS"), help="Parallel worker processes (default: cores/2, 1 to 4)."
+        ),
     ] = None,
     workdir: Annotated[
         Path | None,
@@ -540,7 +542,11 @@ def blur(
     ] = None,
     chunks: Annotated[
         int | None,
-        typer.Option(min=1, envvar=_env("CHUNKS"), help="Number of chunks (default: 2 per worker)."),
+        typer.Option(
+            min=1,
+            envvar=_env("CHUNKS"),
+            help="Number of chunks (default: 2 per worker, 1 with a single worker).",
+        ),
     ] = None,
     keep_intermediates: Annotated[
         bool, typer.Option(envvar=_env("KEEP_INTERMEDIATES"), help="Keep the work folder after success.")
