@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from detect_support import decode_pts_seconds
 from faceblur.detectors import UnionDetector, build_detector
+from faceblur.drawing import COLOURS
 from faceblur.errors import InvalidInputError, ModelError
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, ChunkDetections, ChunkResult, Manifest, SplitMode
@@ -236,6 +237,53 @@ def test_debug_chunk_progress_and_publishing_order(
     assert len(decode_bgr(tmp_path / layout.debug_chunk(0))) == 12
     assert result.frames_with_faces == 12
     assert result.detectors == ["centerface"]
+
+
+def outline_band(shape: tuple[int, ...], box: Box, width: int = 1) -> np.ndarray:
+    """The pixels within `width` of the rectangle draw_boxes draws for `box`."""
+    x1, y1, x2, y2 = (round(v) for v in (box.x1, box.y1, box.x2, box.y2))
+    band = np.zeros(shape[:2], bool)
+    band[max(0, y1 - width) : y2 + width + 1, max(0, x1 - width) : x2 + width + 1] = True
+    band[y1 + width + 1 : y2 - width, x1 + width + 1 : x2 - width] = False
+    return band
+
+
+def drawn_colour(processed: np.ndarray, debug: np.ndarray, band: np.ndarray) -> BoxSource:
+    """Which box colour the debug frame adds along `band`: the colour whose direction from the
+    processed pixels best matches the change (mean over the band, so robust to H.264 and 4:2:0)."""
+    before = processed[band].astype(np.float64).mean(axis=0)
+    change = debug[band].astype(np.float64).mean(axis=0) - before
+    assert np.linalg.norm(change) > 20, f"nothing drawn along the box outline: change {change}"
+
+    def agreement(colour: tuple[int, int, int]) -> float:
+        towards = np.subtract(colour, before)
+        return float(change @ towards / (np.linalg.norm(change) * np.linalg.norm(towards)))
+
+    return max(COLOURS, key=lambda source: agreement(COLOURS[source]))
+
+
+def test_debug_chunk_shows_every_box_in_its_source_colour(videos: VideoLibrary, tmp_path: Path) -> None:
+    # faces hidden in 8-11 (the tracker interpolates through) and from 16 on (carried after the last)
+    video = videos.get(
+        VideoSpec(scene=Scene.GROUP, frames=24, face_frames=frozenset(set(range(16)) - {8, 9, 10, 11}))
+    )
+    store, layout, manifest = make_job(video.path, tmp_path, chunks=1)
+    process_chunk(store, layout, 0, replace(OPTIONS, debug=True))
+    boxes = all_boxes(store, layout, manifest)
+    processed = decode_bgr(tmp_path / layout.processed(0))
+    debug = decode_bgr(tmp_path / layout.debug_chunk(0))
+    assert len(debug) == len(processed) == 24
+    drawn: set[BoxSource] = set()
+    for frame, frame_boxes in boxes.items():
+        for box in frame_boxes:
+            band = outline_band(debug[frame].shape, box)
+            colour = drawn_colour(processed[frame], debug[frame], band)
+            assert colour is box.source, f"frame {frame}: a {box.source.value} box drawn as {colour.value}"
+            drawn.add(colour)
+    assert drawn == {BoxSource.DETECTED, BoxSource.CARRIED, BoxSource.INTERPOLATED}
+    assert {b.source for b in boxes[4]} == {BoxSource.DETECTED}
+    assert {b.source for b in boxes[9]} == {BoxSource.INTERPOLATED}
+    assert {b.source for b in boxes[20]} == {BoxSource.CARRIED}
 
 
 def test_rotated_video_faces_are_found_upright(videos: VideoLibrary, tmp_path: Path) -> None:
