@@ -108,6 +108,10 @@ def test_bad_input_is_one_line_exit_3(videos: VideoLibrary, tmp_path: Path) -> N
     assert result.returncode == ExitCode.INVALID_INPUT
     assert "no video stream" in error_line(result, "probe")
 
+    result = run("probe", str(videos.zero_frames()))
+    assert result.returncode == ExitCode.INVALID_INPUT
+    assert error_line(result, "probe").endswith("zero-frames.mp4 has a video stream but no frames")
+
     verbose = run("probe", str(videos.corrupt()), "--verbose")
     assert verbose.returncode == ExitCode.INVALID_INPUT
     assert "Traceback" in verbose.stderr

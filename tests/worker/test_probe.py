@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.probe import is_variable_frame_rate, normalize_rotation, probe, probe_with_frames
-from faceblur_testenv.videos import VideoLibrary
+from faceblur_testenv.videos import ZERO_FRAME_CONTAINERS, VideoLibrary
 
 
 def test_cfr_facts(videos: VideoLibrary) -> None:
@@ -61,6 +61,14 @@ def test_refuses_unreadable_file(videos: VideoLibrary) -> None:
 def test_refuses_audio_only_file(videos: VideoLibrary) -> None:
     with pytest.raises(InvalidInputError, match=r"has no video stream \(streams: audio aac\)"):
         probe(videos.audio_only())
+
+
+@pytest.mark.parametrize("container", sorted(ZERO_FRAME_CONTAINERS))
+def test_refuses_video_stream_without_frames(videos: VideoLibrary, container: str) -> None:
+    path = videos.zero_frames(container)
+    with pytest.raises(InvalidInputError) as info:
+        probe(path)
+    assert str(info.value) == f"{path} has a video stream but no frames"
 
 
 def test_missing_file_is_not_found(tmp_path: Path) -> None:

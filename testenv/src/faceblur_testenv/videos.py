@@ -362,6 +362,27 @@ def make_audio_only(path: Path, duration_s: float = 1.0) -> Path:
     return path
 
 
+# Containers that keep a video track with no samples (a plain MP4 drops it, and FFmpeg cannot
+# read back the Matroska file it writes without frames), with the muxer options that do it.
+ZERO_FRAME_CONTAINERS: dict[str, dict[str, str]] = {
+    "mp4": {"movflags": "frag_keyframe+empty_moov"},  # fragmented: the track is in the moov
+    "avi": {},
+    "flv": {},
+}
+
+
+def make_zero_frames(path: Path) -> Path:
+    """A valid file whose one H.264 video stream has no frames (the header is written, nothing else)."""
+    options = ZERO_FRAME_CONTAINERS[path.suffix.lstrip(".")]
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()  # PyAV writes the header lazily, on the first packet
+    with av.open(str(path)) as check:
+        assert [s.type for s in check.streams] == ["video"], f"{path} lost its video stream"
+    return path
+
+
 class VideoLibrary:
     """Makes each spec once and keeps it in `root` (one pytest session tmp dir)."""
 
@@ -389,3 +410,7 @@ class VideoLibrary:
     def audio_only(self) -> Path:
         path = self.root / "audio-only.m4a"
         return path if path.exists() else make_audio_only(path)
+
+    def zero_frames(self, container: str = "mp4") -> Path:
+        path = self.root / f"zero-frames.{container}"
+        return path if path.exists() else make_zero_frames(path)
