@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Throughput of `faceblur blur` against `deface` on the same 1080p clip with real faces.
 
-Both run the same CenterFace model at the same inference scale (--scale), blur faces with
+Both run the same CenterFace model at the same inference scale (--scale) and the same x264 settings
+(veryfast, CRF 18; --deface-ffmpeg-config "" gives deface its own medium preset), blur faces with
 their defaults (threshold 0.2, mask scale 1.3, ellipse) and keep the audio (deface
 --keep-audio). Each tool runs as it would for a user, from the command line, one after
 the other, `--repeat` times (alternating); the best wall time of each is reported, with
@@ -32,6 +33,9 @@ import numpy as np
 
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
 VENV_BIN = Path(sys.executable).parent
+# deface's writer defaults to x264's `medium` preset; faceblur encodes with `veryfast` at CRF 18. Give
+# deface the same encoder settings so the ratio compares face processing, not encoder presets.
+MATCHED_ENCODER = '{"codec": "libx264", "output_params": ["-preset", "veryfast", "-crf", "18"]}'
 
 
 def still(name: str) -> np.ndarray:
@@ -170,7 +174,11 @@ def main() -> None:
     parser.add_argument("--scale", default="640x360", help="inference scale given to both tools")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each tool, alternating; best kept")
     parser.add_argument("--workdir", type=Path, help="keep the clip and outputs here")
-    parser.add_argument("--deface-ffmpeg-config", help="JSON for deface --ffmpeg-config (default: its own)")
+    parser.add_argument(
+        "--deface-ffmpeg-config",
+        default=MATCHED_ENCODER,
+        help="JSON for deface --ffmpeg-config (default: faceblur's x264 veryfast CRF 18; '' for deface's)",
+    )
     parser.add_argument("faceblur_args", nargs="*", help="extra options for faceblur blur (after --)")
     args = parser.parse_args()
 
