@@ -16,6 +16,7 @@ from typing import Any, cast
 import yaml
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.polling import wait_until
+from faceblur_testenv.s3 import S3Server
 
 JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,3 +156,21 @@ def wait_for(what: str, probe: Any, timeout_s: float = 60) -> Any:
 
 def elapsed(since: float) -> str:
     return f"{time.monotonic() - since:.1f}s"
+
+
+def make_namespace(test_cluster: TestCluster, s3_server: S3Server, name: str) -> str:
+    """Create a namespace with the S3 credentials Secret the defaults name; returns its name."""
+    test_cluster.kubectl("create", "namespace", name)
+    keys = (
+        f"--from-literal=accessKey={s3_server.access_key}",
+        f"--from-literal=secretKey={s3_server.secret_key}",
+    )
+    test_cluster.kubectl("create", "secret", "generic", SECRET, "-n", name, *keys)
+    wait_until(  # pods are refused until the namespace's default ServiceAccount exists
+        f"service account {name}/default",
+        lambda: (
+            test_cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
+        ),
+        timeout_s=30,
+    )
+    return name

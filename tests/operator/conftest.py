@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_support import BUCKET, CRD_FILE, SECRET, OperatorProcess
+from cluster_support import BUCKET, CRD_FILE, SECRET, OperatorProcess, make_namespace
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.processes import free_ports
@@ -85,18 +85,5 @@ def namespace(
 ) -> Iterator[str]:
     """A fresh namespace with the S3 credentials Secret the defaults name."""
     name = f"op-{next(_numbers)}-{request.node.name.removeprefix('test_').replace('_', '-')}"[:50].rstrip("-")
-    test_cluster.kubectl("create", "namespace", name)
-    keys = (
-        f"--from-literal=accessKey={s3_server.access_key}",
-        f"--from-literal=secretKey={s3_server.secret_key}",
-    )
-    test_cluster.kubectl("create", "secret", "generic", SECRET, "-n", name, *keys)
-    wait_until(  # pods are refused until the namespace's default ServiceAccount exists
-        f"service account {name}/default",
-        lambda: (
-            test_cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
-        ),
-        timeout_s=30,
-    )
-    yield name
+    yield make_namespace(test_cluster, s3_server, name)
     test_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -22,6 +22,7 @@ from cluster_support import (
     get_fbj,
     job_doc,
     jobs_of,
+    make_namespace,
     wait_for,
     wait_phase,
 )
@@ -328,15 +329,17 @@ def test_three_jobs_at_once_all_succeed(
     test_cluster: TestCluster, s3_server: S3Server, operator: OperatorProcess, namespace: str,
     sample: FaceVideo, tmp_path: Path,
 ) -> None:  # fmt: skip
-    names = ["one", "two", "three"]
-    for name in names:
+    other = make_namespace(test_cluster, s3_server, f"{namespace}-b"[:63])
+    jobs = [(namespace, "one"), (namespace, "two"), (other, "three")]  # two namespaces, one operator
+    for ns, name in jobs:
         spec = spec_for("samples/people.mp4", f"out/{name}.mp4", chunking={"chunks": 2}, parallelism=2)
-        apply(test_cluster, namespace, job_doc(name, spec))
+        apply(test_cluster, ns, job_doc(name, spec))
 
-    for name in names:
-        wait_phase(test_cluster, namespace, name, "Succeeded", timeout_s=300)
+    for ns, name in jobs:
+        wait_phase(test_cluster, ns, name, "Succeeded", timeout_s=300)
+    test_cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
-    for name in names:
+    for _, name in jobs:
         output = tmp_path / f"{name}.mp4"
         s3_server.client().fget_object(BUCKET, f"out/{name}.mp4", str(output))
         assert len(decode_bgr(output)) == sample.frame_count
