@@ -66,6 +66,8 @@ def test_blur_from_s3_to_s3_with_two_workers(
     output = tmp_path / "out.mp4"
     client.fget_object("pipeline", "out/video.mp4", str(output))
     info, times = probe_with_frames(output)
+    assert "mp4" in info.container.split(",")  # the default output: MP4, H.264, yuv420p
+    assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
     assert list(times.pts) == list(video.pts)
     assert len(info.audio) == 1
     assert_faces_hidden_and_rest_kept(video, output)
