@@ -1,9 +1,10 @@
 """Claims of chunk indexes by workers that share one local job folder (`process --all`).
 
-A claim is a lock file created with O_EXCL, holding who took it (host, pid, time). A
+A claim is a lock file published atomically (a hard link to a finished temp file), holding
+who took it (host, pid, time). A
 lock whose owner died on this host, or that is older than a timeout (an owner on another
 host sharing the folder that vanished), is stale and may be taken over. Taking over goes
-through a second O_EXCL file so that two workers never both take the same stale lock.
+through a second such file so that two workers never both take the same stale lock.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -88,12 +90,17 @@ class IndexLocks:
             self.release(index)
 
     def _create(self, path: Path) -> bool:
+        """Create `path` holding our owner record, atomically: hard-linking a finished temp file
+        either fails (someone holds it) or publishes a complete record, so a contender never reads
+        a half-written lock and mistakes it for a stale one (this also works on NFS)."""
+        tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(asdict(LockOwner.me())))
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(tmp, path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(LockOwner.me()), handle)
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
     def _take_over(self, path: Path, seen: LockOwner | None) -> bool:
