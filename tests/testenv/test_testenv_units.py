@@ -139,6 +139,24 @@ def test_plan_gives_each_container_its_termination_log(tmp_path: Path) -> None:
     assert plan.cwd == tmp_path / "volumes" / "work"
 
 
+def test_host_paths_of_the_runner_are_not_rewritten_under_a_tmp_mount(tmp_path: Path) -> None:
+    # A checkout under /tmp (as a CI clone may be) must keep its venv on PATH when a pod mounts /tmp.
+    pod = {**POD, "spec": {"nodeName": "n0", "volumes": [{"name": "scratch", "emptyDir": {}}]}}
+    container = {
+        "name": "main",
+        "image": "faceblur/worker",
+        "command": ["faceblur", "split", "--out", "/tmp/x"],
+        "env": [{"name": "TMPDIR", "value": "/tmp"}],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+    }
+    base = {"PATH": "/tmp/clone/.venv/bin:/usr/bin", "TMPDIR": str(tmp_path / "tmp")}
+    plan = plan_container(pod, container, lookup, base, {}, DEFAULT_ENTRYPOINTS, tmp_path)
+    scratch = tmp_path / "volumes" / "scratch"
+    assert plan.env["PATH"] == "/tmp/clone/.venv/bin:/usr/bin"
+    assert plan.env["TMPDIR"] == str(scratch)  # the pod's own value is a container path
+    assert plan.argv[-1] == str(scratch / "x")
+
+
 @pytest.mark.parametrize(
     ("file_text", "fallback", "exit_code", "expected"),
     [

@@ -347,8 +347,11 @@ def plan_container(
     mounts = mounted_folders(pod, container, pod_dir / "volumes")
     mounts[container.get("terminationMessagePath") or "/dev/termination-log"] = termination_log
     base = {**base_env, "FACEBLUR_TERMINATION_LOG": str(termination_log)}
+    # Only values the pod spec gives are container paths: the runner's own (PATH, TMPDIR, KUBECONFIG)
+    # are host paths and stay as they are, even when they lie under a mount path such as /tmp.
     env = {
-        k: map_paths(v, mounts) for k, v in container_env(pod, container, lookup, base, allocatable).items()
+        k: v if base.get(k) == v else map_paths(v, mounts)
+        for k, v in container_env(pod, container, lookup, base, allocatable).items()
     }
     argv = tuple(map_paths(part, mounts) for part in command_line(container, env, entrypoints))
     working_dir = container.get("workingDir")
