@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import cv2
 import pytest
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.layout import JobLayout
 from faceblur.manifest import Manifest, SplitMode
 from faceblur.split import split
 from faceblur.storage import LocalStore, S3Settings, S3Store
+from faceblur_testenv.measure import decode_bgr
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
 
@@ -74,6 +76,23 @@ def test_reencode_split_at_exact_frames(videos: VideoLibrary, tmp_path: Path) ->
     assert_covers_every_frame(video, manifest, store)
     ratio = sum(store.size(c.key) for c in manifest.chunks) / video.size_bytes
     assert ratio <= 1.5
+
+
+@pytest.mark.parametrize(("chunks", "min_psnr_db"), [(3, 38.0), (8, 32.0), (16, 28.0)])
+def test_reencode_split_pays_for_its_keyframes_within_the_bound(
+    videos: VideoLibrary, tmp_path: Path, chunks: int, min_psnr_db: float
+) -> None:
+    """Each chunk adds a keyframe the input lacks; the rate cap keeps it within 1.5x however fine a cut."""
+    video = videos.get(width=640, height=480, frames=100)  # one keyframe
+    store = LocalStore(tmp_path)
+    manifest = split(str(video.path), store, JobLayout("job"), chunks=chunks, mode=SplitMode.REENCODE)
+    ratio = sum(store.size(c.key) for c in manifest.chunks) / video.size_bytes
+    assert ratio <= 1.5
+    source = decode_bgr(video.path)
+    cut = [frame for c in manifest.chunks for frame in decode_bgr(store.path(c.key))]
+    assert len(cut) == len(source)
+    psnr = sum(cv2.PSNR(a, b) for a, b in zip(source, cut, strict=True)) / len(source)
+    assert psnr >= min_psnr_db  # bounded by rate control, not by giving the picture away
 
 
 def test_vfr_reencode_keeps_every_timestamp(videos: VideoLibrary, tmp_path: Path) -> None:

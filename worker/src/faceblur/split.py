@@ -7,8 +7,11 @@ as is; subtitle and data streams are dropped). Two ways to cut:
   remuxed untouched, so chunks are lossless, cost no decoding and take 1.0x the input.
 * REENCODE (any frame can start a chunk): each chunk is a fresh H.264 encode starting
   with a keyframe. To stay near-lossless yet bounded in size we use capped CRF:
-  CRF 16 (visually lossless) with a VBV cap at 1.4x the input's video bit rate, so the
-  intermediates stay within about 1.5x the input even for a heavily compressed input.
+  CRF 16 (visually lossless) under a VBV cap of 1.4x the input's bit rate whose buffer
+  holds what the input spends on the chunk's own time span. Each chunk must open with
+  a keyframe the input may not have there; the buffer, sized by the chunk and not by a
+  fixed time, is what keeps those extra keyframes paid for out of the chunk's own budget,
+  so the chunks stay within about 1.5x the input however finely it is cut.
 
 Chunks are MP4 files because MP4 keeps the input's time base and timestamps exactly
 (Matroska rounds to milliseconds); the manifest also lists every frame's pts. The
@@ -308,8 +311,14 @@ class _ReencodeCutter(_Cutter):
         ctx = stream.codec_context
         ctx.color_range, ctx.colorspace = src.color_range, src.colorspace
         ctx.color_primaries, ctx.color_trc = src.color_primaries, src.color_trc
-        stream.options = _x264_options(self.info)
+        stream.options = _x264_options(self.info, self._duration_s(index))
         self._stream = stream
+
+    def _duration_s(self, index: int) -> float:
+        frames = self.ranges[index]
+        pts = self.times.pts
+        end = pts[frames.last + 1] if frames.last + 1 < len(pts) else self.times.end_pts
+        return float((end - pts[frames.first]) * self.info.time_base_fraction)
 
     def _end_chunk(self) -> None:
         if self._output is None:
@@ -343,12 +352,24 @@ def _open_chunk(path: Path, like: av.video.stream.VideoStream) -> Any:
     return av.open(str(path), mode="w", format="mp4", options=options)  # type: ignore[attr-defined]
 
 
-def _x264_options(info: VideoInfo) -> dict[str, str]:
+def _x264_options(info: VideoInfo, duration_s: float) -> dict[str, str]:
+    """Capped CRF for one chunk of `duration_s` seconds (see the module docstring)."""
     options = {"crf": str(REENCODE_CRF), "preset": REENCODE_PRESET}
-    if info.bit_rate:
-        cap = int(info.bit_rate * REENCODE_MAX_RATE_FACTOR / 1000)
-        options.update({"maxrate": f"{cap}k", "bufsize": f"{2 * cap}k"})
+    bit_rate = input_bit_rate(info)
+    if bit_rate and duration_s > 0:
+        cap_kbit = max(1, int(bit_rate * REENCODE_MAX_RATE_FACTOR / 1000))
+        buffer_kbit = max(1, int(bit_rate * duration_s / 1000))
+        options.update({"maxrate": f"{cap_kbit}k", "bufsize": f"{buffer_kbit}k"})
     return options
+
+
+def input_bit_rate(info: VideoInfo) -> float | None:
+    """The input's bit rate in bit/s: the container's figure, else its size over its duration."""
+    if info.bit_rate:
+        return float(info.bit_rate)
+    if info.size_bytes and info.duration_s > 0:
+        return info.size_bytes * 8 / info.duration_s
+    return None
 
 
 class _AudioSink:
