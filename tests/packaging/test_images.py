@@ -107,6 +107,7 @@ def test_entry_points_the_pods_run_are_console_scripts(dockerfile: str) -> None:
         assert spec is not None, f"{target}: module {module} not found"
         assert f"def {function}(" in Path(str(spec.origin)).read_text(), f"{target}: no function {function}"
     copies = [ins.arguments for ins in instructions(dockerfile) if ins.keyword == "COPY"]
+    assert any(c.startswith("contract/ ") for c in copies)
     assert any(c.startswith("worker/ ") for c in copies)
     assert any(c.startswith("operator/ ") for c in copies)
 
@@ -206,11 +207,11 @@ def _lock() -> dict[str, str]:
 
 def test_lock_pins_every_direct_dependency_within_its_range() -> None:
     pinned = _lock()
-    for project in ("worker", "operator"):
+    for project in ("contract", "worker", "operator"):
         for text in tomllib.loads((REPO / project / "pyproject.toml").read_text())["project"]["dependencies"]:
             requirement = Requirement(text)
             name = canonicalize_name(requirement.name)
-            if name in ("faceblur", "faceblur-operator"):
+            if name in ("faceblur-contract", "faceblur", "faceblur-operator"):
                 continue
             assert name in pinned, f"{project} needs {requirement}, missing from {LOCK.name}"
             assert requirement.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]}"

@@ -1,8 +1,9 @@
 """The FaceBlurJob API, defined once: these models generate the CRD schema and parse objects.
 
 Field descriptions become `kubectl explain` text; ranges, enums, patterns and defaults become
-schema validation; `x-kubernetes-validations` carry the CEL rules. Enums that mean the same as
-the worker's options are the worker's own (faceblur.options), so both sides agree by construction.
+schema validation; `x-kubernetes-validations` carry the CEL rules. The processing options' enums,
+defaults and bounds are the contract's (faceblur_contract.defaults), which the worker's CLI declares
+its options from too, so a spec the API server admits is one the worker accepts.
 
 Fields the cluster operator may default through the operator's defaults file (images, storage,
 detector, resources, placement) carry no schema default: an unset field is visible as unset, and
@@ -15,8 +16,15 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from faceblur.manifest import SplitMode
-from faceblur.options import DetectorName, ExecutionProvider, MaskShape, ReplaceWith
+from faceblur_contract import defaults as d
+from faceblur_contract.enums import (
+    DetectorName,
+    ExecutionProvider,
+    MaskShape,
+    ReplaceWith,
+    SplitMode,
+    X264Preset,
+)
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -86,18 +94,6 @@ class CleanupPolicy(StrEnum):
     ON_SUCCESS = "OnSuccess"  # intermediates removed once the output is published
     ALWAYS = "Always"  # also removed when the job fails (a retry then starts from the split)
     NEVER = "Never"  # kept for inspection or a later merge pass
-
-
-class X264Preset(StrEnum):
-    ULTRAFAST = "ultrafast"
-    SUPERFAST = "superfast"
-    VERYFAST = "veryfast"
-    FASTER = "faster"
-    FAST = "fast"
-    MEDIUM = "medium"
-    SLOW = "slow"
-    SLOWER = "slower"
-    VERYSLOW = "veryslow"
 
 
 class PullPolicy(StrEnum):
@@ -281,15 +277,19 @@ class Detector(_Api):
         None, max_length=URL_MAX, description="Model file path in the worker image, or an http(s) URL."
     )
     threshold: float | None = Field(
-        None, ge=0.0, le=1.0, description="Detection score threshold. Default: the detector's own."
+        None,
+        **d.THRESHOLD.bounds.field(),
+        description="Detection score threshold. Default: the detector's own.",
     )
     scale: str | None = Field(
         None,
-        pattern=r"^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$",
-        max_length=11,
+        pattern=d.SCALE_PATTERN,
+        max_length=d.SCALE_MAX_LENGTH,
         description="Inference size WxH (e.g. 640x360). Default: the detector's own.",
     )
-    batch_size: int | None = Field(None, ge=1, le=256, description="Frames per inference batch.")
+    batch_size: int | None = Field(
+        None, **d.BATCH_SIZE.bounds.field(), description="Frames per inference batch. Default: the worker's."
+    )
     execution_provider: ExecutionProvider | None = Field(
         None, description="onnxruntime execution provider. Default: auto (TensorRT, CUDA, then CPU)."
     )
@@ -298,25 +298,37 @@ class Detector(_Api):
 class Anonymization(_Api):
     """How a detected face is hidden."""
 
-    method: ReplaceWith = Field(ReplaceWith.BLUR, description="blur, mosaic or solid.")
-    mask_shape: MaskShape = Field(MaskShape.ELLIPSE, description="ellipse or box.")
+    method: ReplaceWith = Field(d.REPLACE_WITH.default, description="blur, mosaic or solid.")
+    mask_shape: MaskShape = Field(d.MASK_SHAPE.default, description="ellipse or box.")
     mask_scale: float = Field(
-        1.3, ge=1.0, le=4.0, description="Factor by which a face box grows before masking."
+        d.MASK_SCALE.default,
+        **d.MASK_SCALE.bounds.field(),
+        description="Factor by which a face box grows before masking.",
     )
 
 
 class Smoothing(_Api):
     """Temporal smoothing: a face found in frame f also covers its neighbours, across chunks too."""
 
-    look_back: int = Field(10, ge=0, le=300, description="Frames after a detection that stay covered.")
-    look_ahead: int = Field(5, ge=0, le=300, description="Frames before a detection that are covered.")
+    look_back: int = Field(
+        d.LOOK_BACK.default,
+        **d.LOOK_BACK.bounds.field(),
+        description="Frames after a detection that stay covered.",
+    )
+    look_ahead: int = Field(
+        d.LOOK_AHEAD.default,
+        **d.LOOK_AHEAD.bounds.field(),
+        description="Frames before a detection that are covered.",
+    )
 
 
 class Encoding(_Api):
     """H.264 encoding of the anonymized chunks."""
 
-    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor (lower is better).")
-    preset: X264Preset = Field(X264Preset.VERYFAST, description="x264 preset.")
+    crf: int = Field(
+        d.CRF.default, **d.CRF.bounds.field(), description="x264 constant rate factor (lower is better)."
+    )
+    preset: X264Preset = Field(d.PRESET.default, description="x264 preset.")
 
 
 class Chunking(_Api):
@@ -331,10 +343,12 @@ class Chunking(_Api):
         )
     )
 
-    frames_per_chunk: int | None = Field(None, ge=1, le=10_000_000, description="Frames per chunk.")
-    chunks: int | None = Field(None, ge=1, le=10_000, description="Number of chunks.")
+    frames_per_chunk: int | None = Field(
+        d.CHUNK_FRAMES.default, **d.CHUNK_FRAMES.bounds.field(), description="Frames per chunk."
+    )
+    chunks: int | None = Field(d.CHUNKS.default, **d.CHUNKS.bounds.field(), description="Number of chunks.")
     mode: SplitMode = Field(
-        SplitMode.AUTO, description="copy (at keyframes, lossless), reencode (exact ranges) or auto."
+        d.SPLIT_MODE.default, description="copy (at keyframes, lossless), reencode (exact ranges) or auto."
     )
 
     @model_validator(mode="after")
@@ -426,7 +440,7 @@ class FaceBlurJobSpec(_Api):
     placement: Placement | None = Field(None, description="Node selection for the pods.")
     images: Images | None = Field(None, description="Image overrides.")
     debug: bool = Field(
-        False, description="Also write a debug video with boxes and scores and a contact sheet PNG."
+        d.DEBUG.default, description="Also write a debug video with boxes and scores and a contact sheet PNG."
     )
     cleanup: CleanupPolicy = Field(
         CleanupPolicy.ON_SUCCESS, description="When intermediates are deleted: OnSuccess, Always or Never."

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faceblur.errors import PERMANENT_EXIT_CODES
+from faceblur_contract.exits import PERMANENT_EXIT_CODES
 
 from faceblur_operator import api
 from faceblur_operator.api import ResourceAmounts
@@ -51,7 +51,8 @@ def owner_reference(plan: JobPlan) -> dict[str, Any]:
 
 
 def pod_failure_policy(action_on_permanent: str = "FailJob") -> dict[str, Any]:
-    """Fail at once on the worker's permanent exit codes; never count node drains and preemptions."""
+    """Fail at once on the worker's permanent exit codes (usage, invalid input, model: the contract's
+    PERMANENT_EXIT_CODES); never count node drains and preemptions."""
     return {
         "rules": [
             {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from faceblur.errors import PERMANENT_EXIT_CODES
+from faceblur_contract.exits import PERMANENT_EXIT_CODES, WorkerReason
 
 from faceblur_operator.api import (
     CleanupPolicy,
@@ -37,11 +37,11 @@ from faceblur_operator.conditions import set_condition
 from faceblur_operator.naming import ANNOTATION_RETRY, Stage, job_name
 from faceblur_operator.views import JobView, PodView, TerminationMessage, format_indexes, parse_indexes
 
-WORKER_REASONS = {
-    "InvalidInput": Reason.INVALID_INPUT,
-    "Storage": Reason.STORAGE_ERROR,
-    "Model": Reason.MODEL_ERROR,
-    "Internal": Reason.INTERNAL_ERROR,
+WORKER_REASONS: dict[str, Reason] = {
+    WorkerReason.INVALID_INPUT: Reason.INVALID_INPUT,
+    WorkerReason.STORAGE: Reason.STORAGE_ERROR,
+    WorkerReason.MODEL: Reason.MODEL_ERROR,
+    WorkerReason.INTERNAL: Reason.INTERNAL_ERROR,
 }
 WAITING_REASONS = {
     "ImagePullBackOff": Reason.IMAGE_PULL_FAILED,

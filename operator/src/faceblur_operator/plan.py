@@ -10,6 +10,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from faceblur_contract.argv import ProcessRequest, compose_argv, process_argv, split_argv
+
 from faceblur_operator.api import (
     CleanupPolicy,
     Detector,
@@ -74,10 +76,6 @@ class JobPlan:
     debug: bool
     cleanup: CleanupPolicy
     queue_name: str | None
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
 
 
 def default_output_key(input_key: str) -> str:
@@ -172,47 +170,25 @@ def _merge_placement(*layers: Placement | None) -> Placement:
     )
 
 
-def _process_args(spec: FaceBlurJobSpec, job_url: str, detector: Detector) -> tuple[str, ...]:
-    args = ["--job", job_url]
-    if detector.name is not None:
-        args += ["--detector", detector.name.value]
-    if detector.model:
-        args += ["--model", detector.model]
-    if detector.threshold is not None:
-        args += ["--thresh", _number(detector.threshold)]
-    if detector.scale:
-        args += ["--scale", detector.scale]
-    if detector.batch_size is not None:
-        args += ["--batch-size", str(detector.batch_size)]
-    if detector.execution_provider is not None:
-        args += ["--execution-provider", detector.execution_provider.value]
+def process_request(spec: FaceBlurJobSpec, detector: Detector) -> ProcessRequest:
+    """The spec's processing options (detector merged over the defaults) as the contract's request."""
     anon, smooth, enc = spec.anonymization, spec.smoothing, spec.encoding
-    args += ["--replacewith", anon.method.value, "--mask-shape", anon.mask_shape.value]
-    args += ["--mask-scale", _number(anon.mask_scale)]
-    args += ["--look-back", str(smooth.look_back), "--look-ahead", str(smooth.look_ahead)]
-    args += ["--crf", str(enc.crf), "--preset", enc.preset.value]
-    if spec.debug:
-        args.append("--debug")
-    return tuple(args)
-
-
-def _split_args(spec: FaceBlurJobSpec, input_url: str, job_url: str) -> tuple[str, ...]:
-    args = ["--input", input_url, "--job", job_url]
-    if spec.chunking.chunks is not None:
-        args += ["--chunks", str(spec.chunking.chunks)]
-    elif spec.chunking.frames_per_chunk is not None:
-        args += ["--chunk-frames", str(spec.chunking.frames_per_chunk)]
-    args += ["--split-mode", spec.chunking.mode.value]
-    return tuple(args)
-
-
-def _compose_args(spec: FaceBlurJobSpec, job_url: str, output_url: str) -> tuple[str, ...]:
-    args = ["--job", job_url, "--output", output_url]
-    if spec.debug:
-        args.append("--debug")
-    if spec.cleanup in (CleanupPolicy.ON_SUCCESS, CleanupPolicy.ALWAYS):
-        args.append("--cleanup")
-    return tuple(args)
+    return ProcessRequest(
+        detector=detector.name,
+        model=detector.model,
+        threshold=detector.threshold,
+        scale=detector.scale,
+        batch_size=detector.batch_size,
+        execution_provider=detector.execution_provider,
+        replacewith=anon.method,
+        mask_shape=anon.mask_shape,
+        mask_scale=anon.mask_scale,
+        look_back=smooth.look_back,
+        look_ahead=smooth.look_ahead,
+        crf=enc.crf,
+        preset=enc.preset,
+        debug=spec.debug,
+    )
 
 
 def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobPlan:
@@ -254,9 +230,20 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
         output_url=output_url,
         job_url=job_url,
         storage=storage,
-        split_args=_split_args(spec, input_url, job_url),
-        process_args=_process_args(spec, job_url, detector),
-        compose_args=_compose_args(spec, job_url, output_url),
+        split_args=split_argv(
+            input_url,
+            job_url,
+            chunks=spec.chunking.chunks,
+            chunk_frames=spec.chunking.frames_per_chunk,
+            mode=spec.chunking.mode,
+        ),
+        process_args=process_argv(job_url, process_request(spec, detector)),
+        compose_args=compose_argv(
+            job_url,
+            output_url,
+            debug=spec.debug,
+            cleanup=spec.cleanup in (CleanupPolicy.ON_SUCCESS, CleanupPolicy.ALWAYS),
+        ),
         cpu_pod=cpu_pod,
         worker_pod=worker_pod,
         pull_policy=pull_policy.value if pull_policy else None,

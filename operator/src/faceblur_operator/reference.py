@@ -12,8 +12,9 @@ from typing import Any
 
 _CONSTRAINTS = (
     ("minimum", ">= {}"),
-    ("maximum", "<= {}"),
     ("exclusiveMinimum", "> {}"),
+    ("maximum", "<= {}"),
+    ("exclusiveMaximum", "< {}"),
     ("minLength", "length >= {}"),
     ("maxLength", "length <= {}"),
     ("minItems", "items >= {}"),
@@ -32,7 +33,11 @@ def _type(schema: dict[str, Any]) -> str:
 
 
 def _rules(schema: dict[str, Any]) -> str:
-    rules = [text.format(schema[name]) for name, text in _CONSTRAINTS if name in schema]
+    shown = dict(schema)
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if shown.get(exclusive) is True:  # OpenAPI 3.0: a flag on the bound, not a bound of its own
+            shown[exclusive] = shown.pop(bound)
+    rules = [text.format(shown[name]) for name, text in _CONSTRAINTS if name in shown]
     if "enum" in schema:
         rules.append("one of " + ", ".join(f"`{v}`" for v in schema["enum"]))
     rules += [str(rule["message"]) for rule in schema.get("x-kubernetes-validations", [])]

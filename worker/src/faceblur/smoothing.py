@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from faceblur_contract.defaults import LOOK_AHEAD, LOOK_BACK
+
 from faceblur.manifest import Box, BoxSource
 from faceblur.tracking import Detections, best_overlap, interpolated_boxes
 
@@ -21,8 +23,8 @@ DEFAULT_IOU_THRESHOLD = 0.3
 
 @dataclass(frozen=True)
 class SmoothingParams:
-    look_back: int = 10  # frames after a detection it still covers
-    look_ahead: int = 5  # frames before a detection it already covers
+    look_back: int = LOOK_BACK.default  # frames after a detection it still covers
+    look_ahead: int = LOOK_AHEAD.default  # frames before a detection it already covers
     max_gap: int = 9  # longest run of missed frames the tracker interpolates through
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
 

@@ -13,20 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from faceblur.errors import ExitCode
+from faceblur_contract.records import failure_record
 
 log = logging.getLogger(__name__)
+
+__all__ = ["encode", "failure_record", "termination_path", "was_written", "write_termination_log"]
 
 ENV = "FACEBLUR_TERMINATION_LOG"
 KUBERNETES_DEFAULT = Path("/dev/termination-log")
 MAX_BYTES = 4000  # below Kubernetes' 4096-byte limit
-
-_REASONS = {
-    ExitCode.INVALID_INPUT: "InvalidInput",
-    ExitCode.STORAGE: "Storage",
-    ExitCode.MODEL: "Model",
-    ExitCode.USAGE: "InvalidInput",
-}
 
 
 def termination_path(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -37,15 +32,6 @@ def termination_path(environ: Mapping[str, str] | None = None) -> Path | None:
     if KUBERNETES_DEFAULT.exists() and os.access(KUBERNETES_DEFAULT, os.W_OK):
         return KUBERNETES_DEFAULT
     return None
-
-
-def failure_record(stage: str, message: str, exit_code: ExitCode) -> dict[str, Any]:
-    return {
-        "stage": stage,
-        "error": message.splitlines()[0] if message else "unknown error",
-        "reason": _REASONS.get(exit_code, "Internal"),
-        "exit_code": int(exit_code),
-    }
 
 
 def encode(record: Mapping[str, Any]) -> str:

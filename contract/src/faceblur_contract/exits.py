@@ -1,0 +1,55 @@
+"""How a worker command ends: its exit code, whether a retry can help, and the reason it reports.
+
+The operator's Jobs fail at once (podFailurePolicy `FailJob`) on the permanent codes instead of
+retrying, and its FaceBlurJob reasons are looked up from `REASONS` via the termination record.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1  # a bug or an unexpected failure: worth a retry
+    USAGE = 2  # bad command-line arguments (typer's own code): no retry can fix them
+    INVALID_INPUT = 3  # the input can never be processed: permanent
+    STORAGE = 4  # object store unreachable, bad credentials: maybe transient (see `permanent`)
+    MODEL = 5  # detector model missing or unloadable: permanent
+
+
+class WorkerReason(StrEnum):
+    """The `reason` of a termination record: the kind of failure, for the operator to name."""
+
+    INVALID_INPUT = "InvalidInput"
+    STORAGE = "Storage"
+    MODEL = "Model"
+    INTERNAL = "Internal"
+
+
+# Usage errors of a pod come from a command line the operator rendered from the spec, so the user
+# reads them as a spec that cannot work: the same reason as invalid input.
+REASONS: dict[ExitCode, WorkerReason] = {
+    ExitCode.INTERNAL: WorkerReason.INTERNAL,
+    ExitCode.USAGE: WorkerReason.INVALID_INPUT,
+    ExitCode.INVALID_INPUT: WorkerReason.INVALID_INPUT,
+    ExitCode.STORAGE: WorkerReason.STORAGE,
+    ExitCode.MODEL: WorkerReason.MODEL,
+}
+
+# Exit codes no retry can change. A storage failure (4) is permanent only case by case (a missing
+# object, not an unreachable endpoint): the termination record's `permanent` flag says so.
+PERMANENT_EXIT_CODES: frozenset[ExitCode] = frozenset(
+    {ExitCode.USAGE, ExitCode.INVALID_INPUT, ExitCode.MODEL}
+)
+
+
+def reason_of(code: int) -> WorkerReason:
+    try:
+        return REASONS.get(ExitCode(code), WorkerReason.INTERNAL)
+    except ValueError:
+        return WorkerReason.INTERNAL
+
+
+def is_permanent(code: int | None) -> bool:
+    return code is not None and code in {int(c) for c in PERMANENT_EXIT_CODES}

@@ -1,0 +1,181 @@
+"""The seam between the operator and the worker: every spec the CRD schema admits, rendered by the
+operator into a pod's command line, is parsed by the worker's real typer app into the same options.
+
+The edges come from the generated CRD schema itself (each bound, each enum value), so a bound that
+moves in the schema without moving in the worker fails here; so does a new processing field
+without a reader below.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+import yaml
+from faceblur import cli
+from faceblur_contract.options import ProcessOptions
+from faceblur_operator import crd
+from faceblur_operator.api import Detector, FaceBlurJobSpec
+from faceblur_operator.plan import JobPlan, Owner, process_request, resolve
+from faceblur_operator.settings import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
+OWNER = Owner(name="seam", namespace="ns", uid="0123456789abcdef")
+BASE: dict[str, Any] = {"input": {"bucket": "in", "key": "videos/a.mp4"}, "storage": {"endpoint": "s3:9000"}}
+
+# The sections of the spec that reach the worker's command line.
+PROCESS_SECTIONS = ("detector", "anonymization", "smoothing", "encoding")
+SPLIT_SECTION = "chunking"
+
+Reader = Callable[[ProcessOptions], Any]
+PROCESS_READERS: dict[str, Reader] = {
+    "detector.name": lambda o: o.detectors[0].name.value,
+    "detector.model": lambda o: o.detectors[0].model,
+    "detector.threshold": lambda o: o.detectors[0].thresh,
+    "detector.scale": lambda o: "x".join(map(str, o.detectors[0].scale or ())),
+    "detector.batchSize": lambda o: o.batch_size,
+    "detector.executionProvider": lambda o: o.execution_provider.value,
+    "anonymization.method": lambda o: o.replacewith.value,
+    "anonymization.maskShape": lambda o: o.mask_shape.value,
+    "anonymization.maskScale": lambda o: o.mask_scale,
+    "smoothing.lookBack": lambda o: o.look_back,
+    "smoothing.lookAhead": lambda o: o.look_ahead,
+    "encoding.crf": lambda o: o.crf,
+    "encoding.preset": lambda o: o.preset.value,
+    "debug": lambda o: o.debug,
+}
+SPLIT_PARAMS = {
+    "chunking.chunks": "chunks",
+    "chunking.framesPerChunk": "chunk_frames",
+    "chunking.mode": "split_mode",
+}
+# String fields have no numeric edges: the shortest and the longest value the pattern admits.
+STRING_EDGES = {"detector.model": ["/models/m.onnx", "https://models.example/scrfd.onnx"],
+                "detector.scale": ["1x1", "99999x99999"]}  # fmt: skip
+
+
+def spec_schema() -> dict[str, Any]:
+    root = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return root["properties"]["spec"]  # type: ignore[no-any-return]
+
+
+def leaves() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(dotted path, schema) of every field of the sections that reach the worker."""
+    properties = spec_schema()["properties"]
+    for section in (*PROCESS_SECTIONS, SPLIT_SECTION):
+        for name, node in properties[section]["properties"].items():
+            yield f"{section}.{name}", node
+    yield "debug", properties["debug"]
+
+
+def edges(node: dict[str, Any]) -> list[Any]:
+    """Every value at an edge of what the schema admits for one field."""
+    if "enum" in node:
+        return list(node["enum"])
+    kind = node.get("type")
+    if kind == "boolean":
+        return [False, True]
+    values: list[Any] = []
+    if kind in ("integer", "number"):
+        step: Callable[[float, float], float] = (
+            (lambda v, toward: v + (1 if toward > v else -1))
+            if kind == "integer"
+            else math.nextafter  # the nearest float inside an exclusive bound
+        )
+        if "minimum" in node:
+            low = node["minimum"]
+            values.append(step(low, math.inf) if node.get("exclusiveMinimum") else low)
+        if "maximum" in node:
+            high = node["maximum"]
+            values.append(step(high, -math.inf) if node.get("exclusiveMaximum") else high)
+    return values
+
+
+def with_field(path: str, value: Any) -> dict[str, Any]:
+    spec = yaml.safe_load(yaml.safe_dump(BASE))
+    *parents, name = path.split(".")
+    node = spec
+    for parent in parents:
+        node = node.setdefault(parent, {})
+    node[name] = value
+    return spec
+
+
+def edge_cases() -> list[tuple[str, Any]]:
+    return [(path, value) for path, node in leaves() for value in STRING_EDGES.get(path) or edges(node)]
+
+
+def parse(command: str, args: tuple[str, ...]) -> dict[str, Any]:
+    """The worker's real typer app parses a pod's arguments: the values its command receives."""
+    group = typer.main.get_command(cli.app)
+    context = group.commands[command].make_context(command, list(args))  # type: ignore[attr-defined]
+    return dict(context.params)
+
+
+def plan_of(raw: dict[str, Any]) -> tuple[FaceBlurJobSpec, JobPlan]:
+    spec = FaceBlurJobSpec.model_validate(raw)
+    return spec, resolve(spec, OWNER, load_config({}))
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pod's options come from its argv only: no FACEBLUR_* variable of this shell leaks in."""
+    for name in list(os.environ):
+        if name.startswith("FACEBLUR_") or name == "JOB_COMPLETION_INDEX":
+            monkeypatch.delenv(name)
+
+
+def test_every_processing_field_has_a_reader() -> None:
+    paths = {path for path, _ in leaves()}
+    assert paths == set(PROCESS_READERS) | set(SPLIT_PARAMS)
+
+
+def test_edges_cover_every_bound_and_enum_value() -> None:
+    cases = edge_cases()
+    assert ("detector.threshold", math.nextafter(0.0, 1.0)) in cases  # exclusive: 0 itself is refused
+    assert ("detector.threshold", 1.0) in cases
+    assert ("anonymization.maskScale", 1.0) in cases
+    assert {v for p, v in cases if p == "encoding.preset"} >= {"ultrafast", "veryslow"}
+    assert len(cases) > 40
+
+
+@pytest.mark.parametrize(("path", "value"), edge_cases(), ids=lambda v: str(v))
+def test_a_schema_edge_reaches_the_worker_unchanged(path: str, value: Any) -> None:
+    spec, plan = plan_of(with_field(path, value))
+    if path in SPLIT_PARAMS:
+        params = parse("split", plan.split_args)
+        parsed = params[SPLIT_PARAMS[path]]
+        assert parsed == value, f"{path}={value!r} rendered as {plan.split_args} parsed as {parsed!r}"
+        return
+    options = cli.processing_options(parse("process", plan.process_args))
+    parsed = PROCESS_READERS[path](options)
+    assert parsed == value, f"{path}={value!r} rendered as {plan.process_args} parsed as {parsed!r}"
+    assert options == process_request(spec, spec.detector or Detector()).options()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_parses_to_the_options_it_asks_for(path: Path) -> None:
+    raw = yaml.safe_load(path.read_text())["spec"]
+    spec, plan = plan_of({**raw, "storage": {**(raw.get("storage") or {}), "endpoint": "s3:9000"}})
+    options = cli.processing_options(parse("process", plan.process_args))
+    assert options == process_request(spec, spec.detector or Detector()).options()
+    split = parse("split", plan.split_args)
+    assert (split["chunks"], split["chunk_frames"], split["split_mode"]) == (
+        spec.chunking.chunks,
+        spec.chunking.frames_per_chunk,
+        spec.chunking.mode.value,
+    )
+    compose = parse("compose", plan.compose_args)
+    assert (compose["output"], compose["debug"]) == (plan.output_url, spec.debug)
+
+
+def test_defaults_agree_on_both_sides() -> None:
+    """A spec that sets nothing gives the worker its own defaults."""
+    _, plan = plan_of(BASE)
+    assert cli.processing_options(parse("process", plan.process_args)) == ProcessOptions()
