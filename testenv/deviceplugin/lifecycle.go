@@ -136,6 +136,9 @@ func serve(plugin *Plugin, path string) (*grpc.Server, fileID, error) {
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("listening on %s: %w", path, err)
 	}
+	// Go would unlink path when the server closes the listener, whatever file is there by then;
+	// stopServing removes it only while it is still ours.
+	listener.(*net.UnixListener).SetUnlinkOnClose(false)
 	id, ok := socketID(path)
 	if !ok {
 		_ = listener.Close()

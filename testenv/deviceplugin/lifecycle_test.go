@@ -120,12 +120,16 @@ func socketDir(t *testing.T) string {
 
 // startPlugin runs the plugin in the background; the returned function stops it and returns Run's error.
 func startPlugin(t *testing.T, dir string, count int) func() error {
+	return startPluginPolling(t, dir, count, 20*time.Millisecond)
+}
+
+func startPluginPolling(t *testing.T, dir string, count int, poll time.Duration) func() error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := Config{
 		Dir: dir, SocketName: "test-gpu.sock", Resource: "nvidia.com/gpu", Count: count,
-		Poll: 20 * time.Millisecond, Log: log.New(io.Discard, "", 0),
+		Poll: poll, Log: log.New(io.Discard, "", 0),
 	}
 	go func() { done <- Run(ctx, cfg) }()
 	var once sync.Once
@@ -287,5 +291,30 @@ func TestStopRemovesOnlyItsOwnSocket(t *testing.T) {
 	}
 	if _, ok := socketID(filepath.Join(dir, KubeletSocketName)); !ok {
 		t.Error("stopping the plugin removed kubelet.sock")
+	}
+}
+
+func TestStopLeavesASocketThatIsNoLongerItsOwn(t *testing.T) {
+	dir := socketDir(t)
+	kubelet := startFakeKubelet(t, dir)
+	stop := startPluginPolling(t, dir, 1, time.Hour) // serves and registers once, then never looks again
+	kubelet.next()
+	own := filepath.Join(dir, "test-gpu.sock")
+	// File times are kernel-tick coarse and a freed inode number is handed out again at once: a socket
+	// made within the same tick as ours would be indistinguishable from it. Real replacements come later.
+	time.Sleep(50 * time.Millisecond)
+	if err := os.Remove(own); err != nil { // as a restarting kubelet does; then another process takes the name
+		t.Fatal(err)
+	}
+	other, err := net.Listen("unix", own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Close() }()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := socketID(own); !ok {
+		t.Error("stopping removed a socket the plugin did not create")
 	}
 }
