@@ -106,7 +106,12 @@ class DevicePlugin(ManagedProcess):
 
     def registrations(self) -> int:
         """How many times it has registered with a kubelet so far (once per kubelet start)."""
-        try:
-            return self.log_path.read_text(errors="replace").count(_REGISTERED)
-        except FileNotFoundError:
-            return 0
+        return registrations_in(self.log_path)
+
+
+def registrations_in(log_path: Path) -> int:
+    """How many successful registrations a device plugin's log records (for a node that keeps only logs)."""
+    try:
+        return log_path.read_text(errors="replace").count(_REGISTERED)
+    except FileNotFoundError:
+        return 0
