@@ -266,3 +266,18 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else() -> None:
         "worker/src/x/__pycache__/a.pyc",
     ):
         assert _ignored(kept_out, patterns), kept_out
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_build_checks_every_command_the_pods_run_one_by_one(dockerfile: str) -> None:
+    """`command -v a b c` under dash succeeds when `a` alone exists, so each name is checked on its own."""
+    runs = " ".join(ins.arguments for ins in final_stage(dockerfile) if ins.keyword == "RUN")
+    assert not re.search(r"command -v [^\s|;&]+ [^\s|;&>]", runs), (
+        "command -v with several names checks only the first"
+    )
+    match = re.search(r'for c in ([^;]+); do command -v "\$c" \|\| exit 1; done', runs)
+    assert match, "no per-name check of the commands"
+    scripts: set[str] = set()
+    for project in ("worker", "operator"):
+        scripts |= set(tomllib.loads((REPO / project / "pyproject.toml").read_text())["project"]["scripts"])
+    assert scripts | {"ffmpeg", "ffprobe"} <= set(match.group(1).split())
