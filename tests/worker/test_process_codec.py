@@ -10,7 +10,16 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from faceblur.codec import ChunkEncoder, decode_frames, decode_tail, frame_from_bgr, stream_facts, to_bgr
+from faceblur.codec import (
+    ChunkEncoder,
+    decode_frames,
+    decode_tail,
+    frame_from_bgr,
+    frame_with_drawing,
+    i420_planes,
+    stream_facts,
+    to_bgr,
+)
 from faceblur.errors import InvalidInputError
 
 
@@ -110,3 +119,25 @@ def test_unreadable_chunk_is_invalid_input(tmp_path: Path) -> None:
         list(decode_frames(bad))
     with pytest.raises(InvalidInputError, match=r"bad\.mp4"):
         stream_facts(bad)
+
+
+def test_drawing_on_a_frame_keeps_every_other_sample(tmp_path: Path) -> None:
+    tags = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+    frame = next(decode_frames(make_clip(tmp_path / "clip.mp4", 1, None, tags)))
+
+    def paint(image: np.ndarray) -> None:
+        image[40:50, 60:100] = (0, 0, 255)
+
+    drawn = frame_with_drawing(frame, paint)
+    before, after = i420_planes(frame), i420_planes(drawn)
+    luma_changed = before[:120] != after[:120]
+    assert luma_changed[40:50, 60:100].any()
+    luma_changed[40:50, 60:100] = False
+    assert not luma_changed.any()  # outside the painted pixels, the decoded samples exactly
+    chroma_changed = (before[120:] != after[120:]).reshape(2, 60, 80)  # U, V: the painted 2x2 blocks only
+    chroma_changed[:, 20:25, 30:50] = False
+    assert not chroma_changed.any()
+    assert (drawn.color_range, drawn.colorspace) == (frame.color_range, frame.colorspace)
+    assert drawn.pts == frame.pts
+    assert np.abs(to_bgr(drawn)[42:48, 62:98].astype(int) - (0, 0, 255)).max() < 40
+    assert frame_with_drawing(frame, lambda image: None) is frame

@@ -4,13 +4,19 @@ Frames stay `av.VideoFrame`s (I420) from decoder to encoder, so a frame without 
 re-encoded without any colour conversion; callers take BGR arrays only to detect.
 The encoder writes Matroska with one H.264 yuv420p stream and the input's timestamps
 (Matroska stores them in milliseconds whatever time base is asked for).
+
+Colour is kept exactly: samples keep their range (a full-range frame stays 0-255, a
+limited one 16-235) and the encoder tags the stream with the input's range, matrix,
+primaries and transfer. Every conversion names its source and destination matrix and
+range (`faceblur.colour`). Inputs with more than 8 bits or other chroma layouts are
+converted once, on decode, to 8-bit 4:2:0 of the same range and matrix.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +29,9 @@ import av.error
 import numpy as np
 import numpy.typing as npt
 from av.video.frame import PictureType
+from av.video.reformatter import ColorRange
 
+from faceblur import colour
 from faceblur.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,7 @@ TAIL_SEEK_MARGIN = 8  # frames decoded before the wanted tail when seeking, for 
 class StreamFacts:
     width: int
     height: int
+    pix_fmt: str
     time_base: Fraction
     frame_rate: Fraction | None
     color_range: int
@@ -45,7 +54,12 @@ class StreamFacts:
 
     @property
     def full_range(self) -> bool:
-        return self.color_range == 2  # AVCOL_RANGE_JPEG
+        return colour.sample_range(self.color_range, self.pix_fmt) is ColorRange.JPEG
+
+    @property
+    def converted_on_decode(self) -> bool:
+        """Whether frames are changed to 8-bit 4:2:0 on decode (10-bit, 4:2:2, 4:4:4 inputs)."""
+        return self.pix_fmt not in (ENCODER_PIX_FMT, "yuvj420p")
 
 
 def stream_facts(path: Path) -> StreamFacts:
@@ -59,9 +73,10 @@ def stream_facts(path: Path) -> StreamFacts:
         return StreamFacts(
             width=context.width,
             height=context.height,
+            pix_fmt=context.pix_fmt or ENCODER_PIX_FMT,
             time_base=Fraction(time_base),
             frame_rate=Fraction(rate) if rate else None,
-            color_range=int(context.color_range),
+            color_range=colour.range_tag(context.color_range, context.pix_fmt or ""),
             colorspace=int(context.colorspace),
             color_primaries=int(context.color_primaries),
             color_trc=int(context.color_trc),
@@ -131,17 +146,27 @@ def _decode_tail_after_seek(path: Path, count: int, total: int) -> list[av.Video
 def _as_i420(frame: av.VideoFrame) -> av.VideoFrame:
     if frame.format.name == ENCODER_PIX_FMT:
         return frame
-    converted = frame.reformat(format=ENCODER_PIX_FMT)
-    converted.pts, converted.time_base = frame.pts, frame.time_base
-    return converted
+    return colour.same_colour(frame, ENCODER_PIX_FMT)
 
 
 def to_bgr(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
-    """The frame as a BGR array, optionally resized (area-averaged) to size = (width, height)."""
-    if size is None or size == (frame.width, frame.height):
-        return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
-    small = frame.reformat(width=size[0], height=size[1], format="bgr24", interpolation="AREA")
-    return np.asarray(small.to_ndarray(), dtype=np.uint8)
+    """The frame as a BGR array, optionally resized (area-averaged) to size = (width, height).
+
+    Read with the frame's own matrix and range, so the detector sees the colours and
+    contrast a player shows.
+    """
+    resize = size is not None and size != (frame.width, frame.height)
+    width, height = size if size is not None and resize else (frame.width, frame.height)
+    bgr = frame.reformat(
+        width=width,
+        height=height,
+        format="bgr24",
+        src_colorspace=colour.matrix(frame.colorspace),
+        src_color_range=colour.sample_range(frame.color_range, frame.format.name),
+        dst_color_range=ColorRange.JPEG,
+        interpolation="AREA" if resize else None,
+    )
+    return np.asarray(bgr.to_ndarray(), dtype=np.uint8)
 
 
 def i420_planes(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
@@ -158,10 +183,37 @@ def frame_from_bgr(image: npt.NDArray[np.uint8], like: av.VideoFrame) -> av.Vide
     frame = av.VideoFrame.from_ndarray(image, format="bgr24")
     converted = frame.reformat(
         format=ENCODER_PIX_FMT,
-        dst_colorspace=like.colorspace or None,
-        dst_color_range=like.color_range or None,
+        src_color_range=ColorRange.JPEG,
+        dst_colorspace=colour.matrix(like.colorspace),
+        dst_color_range=colour.sample_range(like.color_range, like.format.name),
     )
     return _with_metadata(converted, like)
+
+
+def frame_with_drawing(frame: av.VideoFrame, paint: Callable[[npt.NDArray[np.uint8]], None]) -> av.VideoFrame:
+    """The frame with `paint` applied to a BGR copy of it, every sample it leaves alone kept as decoded.
+
+    Only the pixels the painting changes (and their 2x2 chroma blocks) take the converted
+    values, so the picture around the boxes of a debug frame keeps its exact samples
+    instead of going through a lossy YUV -> BGR -> YUV round trip.
+    """
+    image = to_bgr(frame)
+    painted = image.copy()
+    paint(painted)
+    changed = np.any(painted != image, axis=2)
+    if not changed.any():
+        return frame
+    width, height = frame.width, frame.height
+    if width % 2 or height % 2:
+        return frame_from_bgr(painted, frame)
+    planes = i420_planes(frame)
+    drawn = i420_planes(frame_from_bgr(painted, frame))
+    planes[:height][changed] = drawn[:height][changed]
+    blocks = changed.reshape(height // 2, 2, width // 2, 2).any(axis=(1, 3))
+    chroma_shape = (2, height // 2, width // 2)  # U then V, packed below the Y rows
+    chroma, drawn_chroma = planes[height:].reshape(chroma_shape), drawn[height:].reshape(chroma_shape)
+    chroma[:, blocks] = drawn_chroma[:, blocks]
+    return frame_from_i420(planes, frame)
 
 
 def _with_metadata(frame: av.VideoFrame, like: av.VideoFrame) -> av.VideoFrame:
@@ -190,7 +242,7 @@ class ChunkEncoder:
             context.time_base = facts.time_base  # PyAV rebases frame pts to this: keep them exact
             context.color_range, context.colorspace = facts.color_range, facts.colorspace
             context.color_primaries, context.color_trc = facts.color_primaries, facts.color_trc
-            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options = {"crf": str(crf), "preset": str(preset)}  # Cython refuses str subclasses
             self._stream = stream
         except (av.error.FFmpegError, ValueError) as exc:
             self._container.close()

@@ -32,6 +32,7 @@ from faceblur.codec import (
     decode_tail,
     frame_from_bgr,
     frame_from_i420,
+    frame_with_drawing,
     i420_planes,
     stream_facts,
     to_bgr,
@@ -231,6 +232,11 @@ def _run(
     progress: Progress | None,
 ) -> _Outcome:
     facts = stream_facts(files[chunk.index])
+    if facts.converted_on_decode:
+        log.warning(
+            "chunk %d is %s: encoded as 8-bit yuv420p with the same range, matrix, primaries and transfer",
+            chunk.index, facts.pix_fmt,
+        )  # fmt: skip
     view = _DetectionView.of(facts, manifest.video.rotation, detector)
     batch_size = max(1, options.batch_size)
     decoded: Channel[_Work] = Channel(2 * batch_size)
@@ -383,7 +389,7 @@ def _anonymized(
         return frame
     style = MaskStyle(options.replacewith, options.mask_shape, options.mask_scale)
     coords = [(b.x1, b.y1, b.x2, b.y2) for b in boxes]
-    if options.draw_scores or facts.width % 2 or facts.height % 2:
+    if facts.width % 2 or facts.height % 2:
         image = to_bgr(frame)
         anonymize(image, coords, style)
         if options.draw_scores:
@@ -391,10 +397,12 @@ def _anonymized(
         return frame_from_bgr(image, frame)
     planes = i420_planes(frame)
     anonymize_i420(planes, facts.width, facts.height, coords, style, facts.full_range)
-    return frame_from_i420(planes, frame)
+    anonymized = frame_from_i420(planes, frame)
+    return _debug_frame(anonymized, boxes) if options.draw_scores else anonymized
 
 
 def _debug_frame(frame: av.VideoFrame, boxes: Sequence[Box]) -> av.VideoFrame:
-    image = to_bgr(frame)
-    draw_boxes(image, boxes)
-    return frame_from_bgr(image, frame)
+    """The frame with its boxes drawn; a frame without boxes goes to the encoder untouched."""
+    if not boxes:
+        return frame
+    return frame_with_drawing(frame, lambda image: draw_boxes(image, boxes))

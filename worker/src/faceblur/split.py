@@ -34,7 +34,9 @@ import av.container
 import av.error
 import cv2
 
+from faceblur import colour
 from faceblur.chunking import ChunkPlan, FrameRange, choose_plan, chunk_count, pts_runs
+from faceblur.codec import to_bgr
 from faceblur.errors import InvalidInputError
 from faceblur.inputs import localize_input
 from faceblur.layout import JobLayout
@@ -119,7 +121,7 @@ def _cut(
     ranges = plan.ranges(times.frame_count)
     chunks = [_chunk_doc(i, r, times, layout) for i, r in enumerate(ranges)]
     publish = _Publisher(store, layout, folder)
-    with open_media(source) as container:
+    with open_media(source, name) as container:
         video = video_stream(container, name)
         audio = list(container.streams.audio)
         cutter: _Cutter
@@ -290,7 +292,7 @@ class _ReencodeCutter(_Cutter):
             self._end_chunk()
             self._start_chunk(index, frame)
         if frame.format.name != self._stream.pix_fmt:
-            frame = frame.reformat(format=self._stream.pix_fmt)
+            frame = colour.same_colour(frame, self._stream.pix_fmt)
         frame.pts = self.times.pts[self._frame]
         frame.time_base = self.video.time_base
         frame.pict_type = av.video.frame.PictureType.NONE
@@ -309,7 +311,8 @@ class _ReencodeCutter(_Cutter):
         stream.codec_context.time_base = self.video.time_base  # else pts are rounded to 1/rate
         src = self.video.codec_context
         ctx = stream.codec_context
-        ctx.color_range, ctx.colorspace = src.color_range, src.colorspace
+        ctx.color_range = colour.range_tag(src.color_range, src.pix_fmt or "")
+        ctx.colorspace = src.colorspace
         ctx.color_primaries, ctx.color_trc = src.color_primaries, src.color_trc
         stream.options = _x264_options(self.info, self._duration_s(index))
         self._stream = stream
@@ -404,11 +407,11 @@ def _export_frames(
 ) -> None:
     """Every frame as an upright PNG/JPEG under layout.frame_image, for people to look at."""
     turn = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
-    with open_media(source) as container:
+    with open_media(source, name) as container:
         stream = video_stream(container, name)
         stream.thread_type = "AUTO"
         for number, frame in enumerate(container.decode(stream)):
-            image: Any = frame.to_ndarray(format="bgr24")
+            image: Any = to_bgr(frame)
             if info.rotation in turn:
                 image = cv2.rotate(image, turn[info.rotation])
             ok, data = cv2.imencode(suffix, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if suffix == ".jpg" else [])
