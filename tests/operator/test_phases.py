@@ -483,3 +483,55 @@ def test_stage_durations_are_reported_once() -> None:
     first = observe([SPLIT_DONE], [SPLIT_POD], running(Phase.SPLITTING))
     assert first.finished_stages == ((Stage.SPLIT, 30.0),)
     assert observe([SPLIT_DONE], [SPLIT_POD], first.status).finished_stages == ()
+
+
+# A failure the worker marks final (a missing input object, exit code 4 with `permanent`) ends the job
+# at once: the Job's own retries would only fail again, 10 s and more apart.
+MISSING = "cannot download s3://media/clip.mp4: no such object; upload the input there"
+
+
+def final_error(stage: str, message: str, code: int, permanent: bool = True) -> dict[str, Any]:
+    reason = {3: "InvalidInput", 4: "Storage"}[code]
+    return {"stage": stage, "error": message, "reason": reason, "exit_code": code, "permanent": permanent}
+
+
+def test_a_missing_input_fails_the_split_at_once_and_stops_its_retries() -> None:
+    split = raw_job(Stage.SPLIT, failed_pods=1)
+    pod = raw_pod(split, phase="Failed", exit_code=4, result=final_error("split", MISSING, 4))
+    decision = observe([split], [pod])
+    assert decision.status.phase == Phase.FAILED
+    assert decision.status.reason == Reason.STORAGE_ERROR
+    assert decision.status.message is not None
+    assert decision.status.message.startswith(f"split failed: {MISSING}")
+    assert decision.actions == (DeleteJob(split["metadata"]["name"]),)
+    assert decision.events[-1].type == "Warning"
+
+
+def test_a_transient_storage_failure_is_still_retried_by_the_job() -> None:
+    split = raw_job(Stage.SPLIT, failed_pods=1)
+    unreachable = final_error("split", "S3 endpoint unreachable", 4, permanent=False)
+    decision = observe([split], [raw_pod(split, phase="Failed", exit_code=4, result=unreachable)])
+    assert decision.status.phase == Phase.SPLITTING
+    assert decision.actions == ()
+
+
+def test_a_chunk_that_fails_for_good_fails_the_job_naming_the_chunk() -> None:
+    work = raw_job(Stage.WORK, completions=4, completed="0-1", failed_pods=1)
+    pods = [
+        *(raw_pod(work, index=i, result=process_result(i, faces=1)) for i in (0, 1)),
+        raw_pod(work, index=2, phase="Failed", exit_code=4, result=final_error("process", MISSING, 4)),
+    ]
+    decision = observe([SPLIT_DONE, work], [SPLIT_POD, *pods])
+    assert (decision.status.phase, decision.status.reason) == (Phase.FAILED, Reason.STORAGE_ERROR)
+    assert decision.status.failed_indexes == "2"
+    assert decision.status.message is not None
+    assert decision.status.message.startswith(f"chunk 2 failed: {MISSING}")
+    assert decision.actions == (DeleteJob(work["metadata"]["name"]),)
+
+
+def test_permanent_exit_codes_are_left_to_the_pod_failure_policy() -> None:
+    split = raw_job(Stage.SPLIT, failed_pods=1)
+    corrupt = final_error("split", "cannot read s3://media/clip.mp4: not a readable media file", 3)
+    decision = observe([split], [raw_pod(split, phase="Failed", exit_code=3, result=corrupt)])
+    assert decision.status.phase == Phase.SPLITTING  # the Job controller fails the Job itself, at once
+    assert decision.actions == ()

@@ -250,3 +250,40 @@ def test_cleanup_refuses_a_whole_bucket(tmp_path: Path) -> None:
     assert result.returncode == ExitCode.INVALID_INPUT
     assert "names no prefix" in error_line(result, "cleanup")
     assert termination(log)["reason"] == "InvalidInput"
+
+
+def test_s3_input_errors_name_the_object_and_say_whether_a_retry_can_help(
+    s3_server: S3Server, videos: VideoLibrary, tmp_path: Path
+) -> None:
+    """What the user uploaded is what the message names, never the pod's downloaded copy."""
+    s3_server.make_bucket("cli-msg")
+    whole = videos.get().path.read_bytes()
+    truncated = tmp_path / "trunc.mp4"
+    truncated.write_bytes(whole[: len(whole) // 3])
+    s3_server.client().fput_object("cli-msg", "in/trunc.mp4", str(truncated))
+    env = s3_server.env()
+    log = tmp_path / "termination"
+
+    cut = run(
+        "split", "--input", "s3://cli-msg/in/trunc.mp4", "--job", "s3://cli-msg/jobs/t", env=env, log=log
+    )
+    assert cut.returncode == ExitCode.INVALID_INPUT
+    line = error_line(cut, "split")
+    assert "s3://cli-msg/in/trunc.mp4" in line
+    assert "faceblur-split-" not in line
+    assert "/input.mp4" not in line
+    assert "upload is complete" in line or "damaged" in line
+    assert termination(log)["permanent"] is True
+
+    missing = run(
+        "split", "--input", "s3://cli-msg/in/nope.mp4", "--job", "s3://cli-msg/jobs/m", env=env, log=log
+    )
+    assert missing.returncode == ExitCode.STORAGE
+    assert "upload the input there" in error_line(missing, "split")
+    record = termination(log)
+    assert (record["reason"], record["permanent"]) == ("Storage", True)  # final: fails the job at once
+
+    unreachable = {**env, "FACEBLUR_S3_ATTEMPTS": "1", "FACEBLUR_S3_ENDPOINT": "http://127.0.0.1:9"}
+    down = run("split", "--input", "s3://cli-msg/in/trunc.mp4", "--job", "/tmp/x", env=unreachable, log=log)
+    assert down.returncode == ExitCode.STORAGE
+    assert termination(log)["permanent"] is False  # may work next time: the Job retries it

@@ -237,6 +237,19 @@ class _Flow:
     def state(self, phase: Phase, reason: Reason, message: str) -> None:
         self.phase, self.reason, self.message = phase, reason, message
 
+    def fail_now(self, job: JobView, stage: Stage, kind: ConditionType) -> bool:
+        """A pod of `job` failed for good (the worker's record says so, e.g. a missing input object)
+        while the Job would still retry it: fail the stage now and delete the Job to stop the retries."""
+        found = self.final_failure(job, stage)
+        if found is None:
+            return False
+        reason, message, indexes = found
+        if indexes:
+            self.failed_indexes = indexes
+        self.fail(kind, reason, message)
+        self.actions.append(DeleteJob(job.name))
+        return True
+
     def fail(self, stage_condition: ConditionType | None, reason: Reason, message: str) -> None:
         self.state(Phase.FAILED, reason, f"{message}; {RETRY_HINT}")
         if stage_condition is not None:
@@ -295,6 +308,8 @@ class _Flow:
             reason, message, _ = self.failure(split, Stage.SPLIT)
             self.fail(ConditionType.SPLIT, reason, message)
             return
+        if not split.complete and self.fail_now(split, Stage.SPLIT, ConditionType.SPLIT):
+            return
         if not split.complete:
             reason, message = self.waiting(split, Reason.SPLITTING, "cutting the input into chunks")
             self.state(Phase.SPLITTING if split.started else Phase.PENDING, reason, message)
@@ -334,6 +349,8 @@ class _Flow:
             return
         done = len(parse_indexes(work.completed_indexes))
         total = work.completions or chunks
+        if not work.complete and self.fail_now(work, Stage.WORK, ConditionType.PROCESSED):
+            return
         if not work.complete:
             failed_so_far = work.failed_indexes or None
             running, text = Reason.PROCESSING, f"{done}/{total} chunks done"
@@ -362,6 +379,8 @@ class _Flow:
         if compose.failed_condition:
             reason, message, _ = self.failure(compose, Stage.COMPOSE)
             self.fail(ConditionType.COMPLETE, reason, message)
+            return
+        if not compose.complete and self.fail_now(compose, Stage.COMPOSE, ConditionType.COMPLETE):
             return
         if not compose.complete:
             reason, message = self.waiting(compose, Reason.COMPOSING, "joining the chunks into the output")
@@ -406,6 +425,29 @@ class _Flow:
         if frames is None and old is not None:
             frames = old.frames_total
         return chunks, frames
+
+    def final_failure(self, job: JobView, stage: Stage) -> tuple[Reason, str, str] | None:
+        """Reason, message and indexes of the pods that failed for good, if any. Pods that exited with
+        a permanent code are left to the Job's podFailurePolicy, which fails the Job itself."""
+        final = [
+            p
+            for p in self.pods_of(job)
+            if p.phase == "Failed"
+            and p.result is not None
+            and p.result.final
+            and p.exit_code not in PERMANENT_CODES
+        ]
+        if not final:
+            return None
+        final.sort(key=lambda p: p.created or "")
+        detail = _pod_failure_detail(final[-1])
+        reason = _worker_reason(final[-1]) or Reason.JOB_FAILED
+        if stage != Stage.WORK:
+            return reason, f"{stage.value} failed: {detail}", ""
+        indexes = sorted({p.index for p in final if p.index is not None})
+        listed = format_indexes(indexes)
+        where = f"chunk {listed}" if len(indexes) == 1 else f"chunks {listed}" if indexes else "a chunk"
+        return reason, f"{where} failed: {detail}", listed
 
     def failure(self, job: JobView, stage: Stage) -> tuple[Reason, str, str]:
         """Reason, message and failed indexes of a failed Job, from its pods' results."""

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from faceblur_contract.records import PERMANENT_KEY
+
 from faceblur_operator.naming import ANNOTATION_INDEX, LABEL_ATTEMPT, LABEL_STAGE, Stage
 
 
@@ -31,6 +33,11 @@ class TerminationMessage:
     def reason(self) -> str | None:
         value = self.data.get("reason")
         return str(value) if value is not None else None
+
+    @property
+    def final(self) -> bool:
+        """The worker said no retry of this pod can succeed (e.g. its input object does not exist)."""
+        return self.data.get(PERMANENT_KEY) is True
 
     def integer(self, key: str) -> int | None:
         value = self.data.get(key)

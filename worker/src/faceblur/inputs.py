@@ -27,9 +27,14 @@ def localize_input(url: str, folder: Path, settings: S3Settings | None = None) -
             raise ObjectNotFoundError(f"{url} names a bucket, not an object")
         suffix = PurePosixPath(location.key).suffix[:16]
         target = folder / f"input{suffix}"
-        S3Store(location.bucket, settings or S3Settings.from_env()).download(location.key, target)
+        try:
+            S3Store(location.bucket, settings or S3Settings.from_env()).download(location.key, target)
+        except ObjectNotFoundError as exc:  # final: it stays missing until someone uploads it
+            raise ObjectNotFoundError(
+                f"{exc}; upload the input there, or correct its bucket and key"
+            ) from None
         return str(target)
     path = Path("/" + location.key)
     if not path.is_file():
-        raise ObjectNotFoundError(f"no such file: {path}")
+        raise ObjectNotFoundError(f"no such file: {path}; check the input's path")
     return str(path)

@@ -87,18 +87,23 @@ def color_name(table: dict[int, str], value: int | None) -> str | None:
 
 
 @contextmanager
-def open_media(source: str | Path) -> Iterator[av.container.InputContainer]:
-    """Open a local file or an http(s) URL for demuxing; failures become one-line errors."""
+def open_media(source: str | Path, display_name: str | None = None) -> Iterator[av.container.InputContainer]:
+    """Open a local file or an http(s) URL for demuxing; failures become one-line errors that name
+    `display_name` (what the user gave, e.g. s3://bucket/key), not a downloaded copy's scratch path."""
     text = str(source)
+    name = display_name or text
     is_url = "://" in text
     if not is_url and not Path(text).is_file():
-        raise ObjectNotFoundError(f"no such file: {text}")
+        raise ObjectNotFoundError(f"no such file: {name}")
     try:
         container = av.open(text, mode="r", options=_NETWORK_OPTIONS if is_url else None, timeout=60.0)
     except av.error.HTTPNotFoundError:
-        raise ObjectNotFoundError(f"not found: {text}") from None
+        raise ObjectNotFoundError(f"not found: {name}") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {text}: not a readable media file ({_reason(exc)})") from None
+        raise InvalidInputError(
+            f"cannot read {name}: not a readable media file ({_reason(exc)});"
+            " check that it is a video and that its upload is complete"
+        ) from None
     try:
         yield container
     finally:
@@ -168,7 +173,7 @@ def probe(source: str | Path, *, display_name: str | None = None) -> VideoInfo:
 def probe_with_frames(source: str | Path, *, display_name: str | None = None) -> tuple[VideoInfo, FrameTimes]:
     """`probe` plus every frame's timestamp and the keyframes, which split needs for cutting."""
     name = display_name or str(source)
-    with open_media(source) as container:
+    with open_media(source, name) as container:
         stream = video_stream(container, name)
         times, rotation = scan_video(container, stream, name)
         info = _video_info(container, stream, times, rotation, source)

@@ -121,7 +121,7 @@ def _cut(
     ranges = plan.ranges(times.frame_count)
     chunks = [_chunk_doc(i, r, times, layout) for i, r in enumerate(ranges)]
     publish = _Publisher(store, layout, folder)
-    with open_media(source) as container:
+    with open_media(source, name) as container:
         video = video_stream(container, name)
         audio = list(container.streams.audio)
         cutter: _Cutter
@@ -407,7 +407,7 @@ def _export_frames(
 ) -> None:
     """Every frame as an upright PNG/JPEG under layout.frame_image, for people to look at."""
     turn = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
-    with open_media(source) as container:
+    with open_media(source, name) as container:
         stream = video_stream(container, name)
         stream.thread_type = "AUTO"
         for number, frame in enumerate(container.decode(stream)):
