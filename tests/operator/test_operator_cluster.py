@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,42 @@ def test_corrupt_input_fails_once_with_a_clear_reason(
     split_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "split"})
     assert len(split_runs) == 1  # the permanent exit code failed the Job at once: no retries
     assert test_cluster.kubectl("get", "fbj", "broken", "-n", namespace).stdout.split()[-4] == "Failed"
+
+
+def test_a_truncated_upload_is_named_by_its_object_key(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, videos: VideoLibrary, tmp_path: Path
+) -> None:
+    whole = videos.get(SAMPLE).path.read_bytes()
+    truncated = tmp_path / "trunc.mp4"
+    truncated.write_bytes(whole[: len(whole) // 3])
+    upload(s3_server, truncated, "samples/trunc.mp4")
+    apply(test_cluster, namespace, job_doc("trunc", spec_for("samples/trunc.mp4", "out/trunc.mp4")))
+
+    status = wait_phase(test_cluster, namespace, "trunc", "Failed")["status"]
+
+    assert status["reason"] == "InvalidInput"
+    assert status["message"].startswith(f"split failed: cannot read s3://{BUCKET}/samples/trunc.mp4: ")
+    assert "faceblur-split-" not in status["message"]  # the pod's scratch copy means nothing to the user
+
+
+def test_a_missing_input_object_fails_at_once_without_retries(
+    test_cluster: TestCluster, namespace: str
+) -> None:
+    started = time.monotonic()
+    apply(test_cluster, namespace, job_doc("absent", spec_for("samples/absent.mp4", "out/absent.mp4")))
+
+    failed = wait_phase(test_cluster, namespace, "absent", "Failed")
+    seconds = time.monotonic() - started
+
+    status = failed["status"]
+    assert status["reason"] == "StorageError"
+    assert f"s3://{BUCKET}/samples/absent.mp4" in status["message"]
+    assert "upload the input there" in status["message"]
+    uid = failed["metadata"]["uid"]
+    wait_for("the split Job to be deleted", lambda: owned_jobs(test_cluster, namespace, uid) == [])
+    split_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "split"})
+    assert len(split_runs) == 1, f"retried: {len(split_runs)} split pods"
+    print(f"missing input: Failed {seconds:.1f} s after the FaceBlurJob was created")
 
 
 def test_failing_chunk_is_named_and_retry_redoes_only_missing_chunks(

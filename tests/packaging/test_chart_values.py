@@ -122,3 +122,23 @@ def test_schema_rejects_bad_values(helm: Helm, value: str, path: str) -> None:
     with pytest.raises(HelmError, match="schema") as failure:
         helm.template(value)
     assert path.split(".")[-1] in str(failure.value)
+
+
+@pytest.mark.parametrize("section", ["detector", "gpuDetector"])
+def test_detector_defaults_have_the_bounds_of_the_faceblurjob_schema(section: str) -> None:
+    """The chart's detector defaults become every job's detector fields, so helm refuses what the API
+    server would (the CRD's bounds are the contract's: faceblur_contract.defaults)."""
+    from faceblur_operator import crd
+
+    spec = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    api = spec["properties"]["detector"]["properties"]
+    chart = SCHEMA["properties"]["defaults"]["properties"][section]["properties"]
+    for name in ("threshold", "batchSize"):
+        low = "exclusiveMinimum" if api[name].get("exclusiveMinimum") else "minimum"
+        assert (chart[name].get(low), chart[name].get("maximum")) == (
+            api[name]["minimum"],
+            api[name]["maximum"],
+        )
+    assert chart["scale"]["pattern"] == f"^$|{api['scale']['pattern']}"
+    assert set(chart["name"]["enum"]) - {""} == set(api["name"]["enum"])
+    assert set(chart["executionProvider"]["enum"]) - {""} == set(api["executionProvider"]["enum"])

@@ -20,6 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 import numpy.typing as npt
+from faceblur_contract.defaults import MASK_SCALE, MASK_SHAPE, REPLACE_WITH
 
 from faceblur.options import MaskShape, ReplaceWith
 
@@ -34,9 +35,9 @@ BGR_BLACK = (0, 0, 0)
 
 @dataclass(frozen=True)
 class MaskStyle:
-    replacewith: ReplaceWith = ReplaceWith.BLUR
-    shape: MaskShape = MaskShape.ELLIPSE
-    mask_scale: float = 1.3
+    replacewith: ReplaceWith = REPLACE_WITH.default
+    shape: MaskShape = MASK_SHAPE.default
+    mask_scale: float = MASK_SCALE.default
 
 
 def mask_rect(box: Sequence[float], mask_scale: float, width: int, height: int) -> Rect | None:
