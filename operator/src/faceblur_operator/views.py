@@ -12,9 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from faceblur_contract import indexes
+from faceblur_contract.indexes import format_indexes
 from faceblur_contract.records import PERMANENT_KEY
 
 from faceblur_operator.naming import ANNOTATION_INDEX, LABEL_ATTEMPT, LABEL_STAGE, Stage
+
+__all__ = [
+    "JobView",
+    "PodView",
+    "TerminationMessage",
+    "format_indexes",
+    "job_view",
+    "parse_indexes",
+    "pod_view",
+]
 
 
 @dataclass(frozen=True)
@@ -214,27 +226,5 @@ def pod_view(raw: Mapping[str, Any]) -> PodView:
 
 
 def parse_indexes(text: str) -> list[int]:
-    """The Job API's interval list, e.g. "1,3-5" -> [1, 3, 4, 5]."""
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        first, _, last = part.partition("-")
-        if first.isdigit() and (not last or last.isdigit()):
-            out.extend(range(int(first), int(last or first) + 1))
-    return out
-
-
-def format_indexes(indexes: list[int]) -> str:
-    """The inverse of parse_indexes: sorted, with runs collapsed."""
-    runs: list[str] = []
-    values = sorted(set(indexes))
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
-            j += 1
-        runs.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
-        i = j + 1
-    return ",".join(runs)
+    """The Job API's interval list, e.g. "1,3-5" -> [1, 3, 4, 5]; a part it cannot read is skipped."""
+    return indexes.parse_indexes(text, tolerant=True)

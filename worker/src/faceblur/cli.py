@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 from faceblur_contract import defaults as d
+from faceblur_contract import indexes
 from faceblur_contract.enums import (
     DetectorName,
     ExecutionProvider,
@@ -503,17 +504,10 @@ def _process(
 
 def parse_indexes(text: str) -> list[int]:
     """'3-5' -> [3, 4, 5]; '0,2,7-8' -> [0, 2, 7, 8]."""
-    wanted: list[int] = []
     try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            start, end = int(first), int(last or first)
-            if start < 0 or end < start:
-                raise ValueError(part)
-            wanted.extend(range(start, end + 1))
+        return indexes.parse_indexes(text)
     except ValueError:
         raise UsageError(f"invalid --indexes {text!r}: expected e.g. 3-5 or 0,2,7-8") from None
-    return sorted(set(wanted))
 
 
 def _sum_results(results: list[ChunkResult]) -> dict[str, Any]:

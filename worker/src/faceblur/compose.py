@@ -13,6 +13,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
+from faceblur_contract.indexes import format_indexes
 from pydantic import ValidationError
 
 from faceblur.cleanup import remove_intermediates
@@ -70,7 +71,7 @@ def compose(
         what = "processed or debug chunks" if debug else "processed chunks"
         raise ObjectNotFoundError(
             f"{len(missing)} of {len(manifest.chunks)} {what} missing"
-            f" (indexes {_ranges(missing)}): process them first"
+            f" (indexes {format_indexes(missing, ', ')}): process them first"
         )
     out_store, out_key = open_store(output_url, s3_settings)
     if not out_key:
@@ -170,14 +171,3 @@ def _where(store: ObjectStore, key: str) -> str:
     if isinstance(store, LocalStore):
         return str(store.path(key))
     return f"{store.url.rstrip('/')}/{key}"
-
-
-def _ranges(indexes: list[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2, 5'."""
-    spans: list[list[int]] = []
-    for i in indexes:
-        if spans and spans[-1][1] == i - 1:
-            spans[-1][1] = i
-        else:
-            spans.append([i, i])
-    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
