@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from faceblur.hysteresis import rejected
 from faceblur.manifest import Box, BoxSource
 from faceblur.smoothing import SmoothingParams, boxes_for_frame, smooth
 from faceblur.tracking import forward_link, interpolate, interpolated_boxes, iou
@@ -138,10 +139,91 @@ def test_horizon_is_all_a_frame_depends_on(look_back: int, look_ahead: int) -> N
 
 def test_window_params_tie_tracker_gap_to_carry() -> None:
     params = SmoothingParams.for_window(10, 5)
-    assert (params.max_gap, params.horizon_before, params.horizon_after) == (9, 10, 10)
-    assert SmoothingParams.for_window(0, 0).horizon_before == 0
+    assert (params.max_gap, params.reach_before, params.reach_after) == (9, 10, 10)
+    assert SmoothingParams.for_window(0, 0).reach_before == 0
+    # what a frame depends on: that reach plus the frames that confirm a weak detection
+    reach = params.hysteresis.reach
+    assert (params.horizon_before, params.horizon_after) == (10 + reach, 10 + reach)
 
 
 def test_negative_window_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         SmoothingParams(look_back=-1)
+
+
+# Hysteresis: a weak detection is only kept, carried or linked when it is confirmed.
+WEAK = 0.29  # the score of the issue's spurious box on a bush
+
+
+def test_a_single_weak_detection_is_neither_kept_nor_carried_nor_interpolated() -> None:
+    params = SmoothingParams.for_window(10, 5)
+    detections = {20: [box(0, score=WEAK)]}
+    assert smooth(detections, range(0, 50), params) == {}
+    assert [(b.x1, b.score, b.source) for b in rejected(detections, 20, params.hysteresis, 0.3)] == [
+        (0.0, WEAK, BoxSource.REJECTED)
+    ]
+    linked = {20: [box(0, score=WEAK)], 24: [box(4, score=WEAK)]}  # two weak boxes the tracker would link
+    assert smooth(linked, range(0, 50), params) == {}
+
+
+def test_a_single_confident_detection_is_carried_over_the_whole_window() -> None:
+    params = SmoothingParams.for_window(10, 5)
+    result = smooth({20: [box(0, score=0.6)]}, range(0, 50), params)
+    assert sorted(result) == list(range(15, 31))
+    assert rejected({20: [box(0, score=0.6)]}, 20, params.hysteresis, 0.3) == []
+
+
+def test_confirmed_track_is_interpolated_and_weak_pair_is_not() -> None:
+    params = SmoothingParams(look_back=0, look_ahead=0, max_gap=4)
+    confident = {0: [box(0, score=0.9)], 4: [box(4, score=WEAK)]}  # the weak end continues the track
+    assert [(f, b.source) for f, bs in smooth(confident, range(6), params).items() for b in bs] == [
+        (0, BoxSource.DETECTED),
+        (1, BoxSource.INTERPOLATED),
+        (2, BoxSource.INTERPOLATED),
+        (3, BoxSource.INTERPOLATED),
+        (4, BoxSource.DETECTED),
+    ]
+    weak = {0: [box(0, score=WEAK)], 4: [box(4, score=WEAK)]}
+    assert smooth(weak, range(6), params) == {}
+
+
+def test_weak_detections_continue_a_confident_track_and_are_carried_after_it() -> None:
+    params = SmoothingParams.for_window(10, 5)
+    detections = {f: [box(f * 0.5, score=0.9 if f < 6 else WEAK)] for f in range(10)}  # fades after 5
+    result = smooth(detections, range(0, 40), params)
+    assert sorted(result) == list(range(0, 20))  # the last weak box, frame 9, is carried to 19
+    assert all([b.source for b in result[f]] == [BoxSource.DETECTED] for f in range(10))
+
+
+def test_weak_detections_in_most_nearby_frames_start_a_track() -> None:
+    params = SmoothingParams.for_window(10, 5)
+    detections = {f: [box(f * 0.5, score=0.3)] for f in range(20, 28)}  # 8 frames in a row
+    result = smooth(detections, range(0, 60), params)
+    assert sorted(result) == list(range(15, 38))  # every detection kept or covered, then carried
+
+
+def test_weak_detections_in_a_few_nearby_frames_stay_rejected() -> None:
+    # a cat's head: 0.2-0.3 in 6 of 9 frames, as on the chelsea clip (support 1.5 < 2)
+    params = SmoothingParams.for_window(10, 5)
+    detections = {f: [box(0, score=0.25)] for f in (20, 21, 22, 23, 26, 27)}
+    assert smooth(detections, range(0, 60), params) == {}
+    assert all(rejected(detections, f, params.hysteresis, 0.3) for f in detections)
+
+
+def test_horizon_holds_with_weak_detections() -> None:
+    """Cutting detections outside the horizon never changes a frame's boxes, weak ones included."""
+    params = SmoothingParams.for_window(10, 5)
+    scores = [0.25, 0.3, 0.7, 0.22, 0.35, 0.28, 0.4]
+    detections = {f: [box(f * 1.0, score=scores[f % 7])] for f in range(80) if f % 5 != 2 and f % 13 > 3}
+    for f in range(0, 80, 3):
+        detections.setdefault(f, []).append(box(300, score=0.3))  # weak, every third frame
+    for frame in range(15, 65):
+        window = {
+            f: b
+            for f, b in detections.items()
+            if frame - params.horizon_before <= f <= frame + params.horizon_after
+        }
+        assert boxes_for_frame(window, frame, params) == boxes_for_frame(detections, frame, params)
+        assert rejected(window, frame, params.hysteresis, 0.3) == rejected(
+            detections, frame, params.hysteresis, 0.3
+        )

@@ -14,6 +14,8 @@ COLOURS = {  # BGR
     BoxSource.DETECTED: (0, 220, 0),  # green: found in this frame
     BoxSource.CARRIED: (0, 165, 255),  # orange: covered because of a neighbouring frame
     BoxSource.INTERPOLATED: (255, 0, 255),  # magenta: filled in by the tracker
+    # red: detected but not blurred, too weak and unsupported by nearby frames (faceblur.hysteresis)
+    BoxSource.REJECTED: (0, 0, 255),
 }
 
 

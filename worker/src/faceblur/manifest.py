@@ -106,6 +106,7 @@ class BoxSource(StrEnum):
     DETECTED = "detected"  # found by a detector in this very frame
     CARRIED = "carried"  # covered because of a detection in a neighbouring frame
     INTERPOLATED = "interpolated"  # filled in by the tracker through a short gap
+    REJECTED = "rejected"  # detected, but weak and unsupported by nearby frames: not blurred
 
 
 class Box(_Doc):
@@ -128,3 +129,6 @@ class ChunkDetections(_Doc):
     # detected boxes of the neighbouring chunks' frames that smoothing looked at, so that
     # a later `merge` pass recomputes this chunk exactly as a run with both detectors would
     neighbour_frames: dict[int, list[Box]] = {}
+    # detections of the chunk's own frames that smoothing did not confirm (not blurred),
+    # kept so that a merge pass sees every detection the first pass made
+    rejected: dict[int, list[Box]] = {}

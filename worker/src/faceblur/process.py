@@ -40,6 +40,7 @@ from faceblur.codec import (
 from faceblur.detectors import Boxes, UnionDetector, build_detector
 from faceblur.drawing import draw_boxes
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.hysteresis import rejected
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
@@ -112,6 +113,7 @@ class _Own:
 @dataclass
 class _Outcome:
     final: dict[int, list[Box]] = field(default_factory=dict)
+    rejected: dict[int, list[Box]] = field(default_factory=dict)  # own frames' unconfirmed detections
     raw: RawDetections = field(default_factory=dict)
     frames_done: int = 0
 
@@ -166,6 +168,7 @@ def _documents(
         detectors=detectors,
         frames=outcome.final,
         neighbour_frames={n: boxes for n, boxes in outcome.raw.items() if boxes and n not in own},
+        rejected=outcome.rejected,
     )
     result = ChunkResult(
         index=chunk.index,
@@ -274,10 +277,13 @@ def _run(
                 boxes = boxes_for_frame(outcome.raw, work.number, params)
                 if boxes:
                     outcome.final[work.number] = boxes
+                dropped = rejected(outcome.raw, work.number, params.hysteresis, params.iou_threshold)
+                if dropped:
+                    outcome.rejected[work.number] = dropped
                 frame = _anonymized(work.frame, boxes, options, facts)
                 encoder.encode(frame)
                 if debug is not None:
-                    debug.encode(_debug_frame(frame, boxes))
+                    debug.encode(_debug_frame(frame, [*boxes, *dropped]))
                 outcome.frames_done += 1
                 if progress is not None:
                     progress(1)
@@ -334,10 +340,15 @@ def _earlier_raw(previous: ChunkDetections | None, replaced: set[str]) -> RawDet
     if previous is None:
         return {}
     merged: RawDetections = {}
-    for number, boxes in [*previous.frames.items(), *previous.neighbour_frames.items()]:
-        kept = [b for b in boxes if b.source is BoxSource.DETECTED and b.detector not in replaced]
+    stored = [*previous.frames.items(), *previous.neighbour_frames.items(), *previous.rejected.items()]
+    for number, boxes in stored:
+        kept = [
+            b.model_copy(update={"source": BoxSource.DETECTED})
+            for b in boxes
+            if b.source in (BoxSource.DETECTED, BoxSource.REJECTED) and b.detector not in replaced
+        ]
         if kept:
-            merged[number] = kept
+            merged.setdefault(number, []).extend(kept)
     return merged
 
 

@@ -3,18 +3,22 @@
 A face detected in frame f also covers frames f - look_ahead .. f + look_back (carried
 boxes), so a face the detector misses for a few frames stays covered; where the tracker
 links a face's boxes across a short gap, the gap gets interpolated boxes that follow the
-motion instead. `boxes_for_frame` depends only on detections within
-`horizon_before`/`horizon_after` frames of its frame: a chunk worker that also detects
-that many frames of its neighbours computes exactly what a whole-video run would.
+motion instead. Only confirmed detections (`faceblur.hysteresis`) are kept, carried or
+linked: one weak, unsupported box is not turned into a blob lasting half a second.
+`boxes_for_frame` depends only on detections within `horizon_before`/`horizon_after`
+frames of its frame (the carry and tracker window plus the hysteresis span): a chunk
+worker that also detects that many frames of its neighbours computes exactly what a
+whole-video run would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faceblur_contract.defaults import LOOK_AHEAD, LOOK_BACK
 
+from faceblur.hysteresis import Hysteresis, confirmed
 from faceblur.manifest import Box, BoxSource
 from faceblur.tracking import Detections, best_overlap, interpolated_boxes
 
@@ -27,6 +31,7 @@ class SmoothingParams:
     look_ahead: int = LOOK_AHEAD.default  # frames before a detection it already covers
     max_gap: int = 9  # longest run of missed frames the tracker interpolates through
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
+    hysteresis: Hysteresis = field(default_factory=Hysteresis)
 
     def __post_init__(self) -> None:
         if min(self.look_back, self.look_ahead, self.max_gap) < 0:
@@ -38,20 +43,34 @@ class SmoothingParams:
         return cls(look_back=look_back, look_ahead=look_ahead, max_gap=max(look_back, look_ahead, 1) - 1)
 
     @property
-    def horizon_before(self) -> int:
+    def reach_before(self) -> int:
+        """Frames before a frame whose confirmed detections may cover it (carried or linked)."""
         return max(self.look_back, self.max_gap + 1 if self.max_gap else 0)
 
     @property
-    def horizon_after(self) -> int:
+    def reach_after(self) -> int:
         return max(self.look_ahead, self.max_gap + 1 if self.max_gap else 0)
+
+    @property
+    def horizon_before(self) -> int:
+        return self.reach_before + self.hysteresis.reach
+
+    @property
+    def horizon_after(self) -> int:
+        return self.reach_after + self.hysteresis.reach
 
 
 def boxes_for_frame(detections: Detections, frame: int, params: SmoothingParams) -> list[Box]:
-    """Detected boxes, then interpolated ones, then carried ones not already covered.
+    """Confirmed detected boxes, then interpolated ones, then carried ones not already covered.
 
     A carried or interpolated box is dropped when a box of the same detector kept before
     it overlaps it (IoU >= threshold); carried boxes are tried nearest frame first.
     """
+    window = range(frame - params.reach_before, frame + params.reach_after + 1)
+    return _covering(confirmed(detections, window, params.hysteresis, params.iou_threshold), frame, params)
+
+
+def _covering(detections: Detections, frame: int, params: SmoothingParams) -> list[Box]:
     kept = list(detections.get(frame, ()))
     threshold = params.iou_threshold
     if params.max_gap:
