@@ -10,15 +10,16 @@ JSON line to the termination log when one is configured.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from faceblur_contract import defaults as d
@@ -257,7 +258,7 @@ Preset = Annotated[
 Debug = Annotated[
     bool,
     typer.Option(
-        d.DEBUG.flag,
+        f"{d.DEBUG.flag}/--no-{d.DEBUG.flag.removeprefix('--')}",
         envvar=d.DEBUG.envvar,
         help="Also write a debug video with boxes and scores, and a contact sheet.",
     ),
@@ -269,6 +270,50 @@ Merge = Annotated[
 Force = Annotated[bool, typer.Option(envvar=_env("FORCE"), help="Redo chunks that are already done.")]
 
 _DEFAULTS = ProcessOptions()  # the contract's defaults, as the worker's options hold them
+
+# The processing options of `process` and `blur`, declared once: (name, annotated type, default).
+_PROCESSING: tuple[tuple[str, Any, Any], ...] = (
+    ("detector", Detector, None),
+    ("model", Model, None),
+    ("thresh", Thresh, None),
+    ("scale", Scale, None),
+    ("batch_size", BatchSize, _DEFAULTS.batch_size),
+    ("execution_provider", Provider, _DEFAULTS.execution_provider),
+    ("threads", Threads, _DEFAULTS.threads),
+    ("replacewith", Replace, _DEFAULTS.replacewith),
+    ("mask_shape", Shape, _DEFAULTS.mask_shape),
+    ("boxes", Boxes, False),
+    ("mask_scale", MaskScale, _DEFAULTS.mask_scale),
+    ("look_back", LookBack, _DEFAULTS.look_back),
+    ("look_ahead", LookAhead, _DEFAULTS.look_ahead),
+    ("crf", Crf, _DEFAULTS.crf),
+    ("preset", Preset, _DEFAULTS.preset),
+    ("debug", Debug, _DEFAULTS.debug),
+    ("draw_scores", DrawScores, _DEFAULTS.draw_scores),
+)
+# Only for a second pass over chunks already processed (`process`).
+_SECOND_PASS: tuple[tuple[str, Any, Any], ...] = (("merge", Merge, False), ("force", Force, False))
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with_processing_options(*, second_pass: bool) -> Callable[[F], F]:
+    """Add the shared processing options to a command's signature, where typer reads its options.
+
+    The command takes them as `**processing` and reads them through `processing_options(ctx.params)`,
+    so `process` and `blur` cannot drift apart the way two hand-copied parameter lists did."""
+    extra = [*_PROCESSING, *(_SECOND_PASS if second_pass else ())]
+
+    def decorate(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)
+        kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=a) for n, a, v in extra
+        ]
+        setattr(command, "__signature__", signature.replace(parameters=[*kept, *added]))  # noqa: B010
+        return command
+
+    return decorate
 
 
 def main() -> None:
@@ -405,6 +450,7 @@ def split(
 
 
 @app.command()
+@_with_processing_options(second_pass=True)
 def process(
     ctx: typer.Context,
     job: JobUrl,
@@ -427,27 +473,9 @@ def process(
             help="Claim and process every unfinished chunk (workers share the folder).",
         ),
     ] = False,
-    detector: Detector = None,
-    model: Model = None,
-    thresh: Thresh = None,
-    scale: Scale = None,
-    batch_size: BatchSize = _DEFAULTS.batch_size,
-    execution_provider: Provider = _DEFAULTS.execution_provider,
-    threads: Threads = None,
-    replacewith: Replace = _DEFAULTS.replacewith,
-    mask_shape: Shape = _DEFAULTS.mask_shape,
-    boxes: Boxes = False,
-    mask_scale: MaskScale = _DEFAULTS.mask_scale,
-    look_back: LookBack = _DEFAULTS.look_back,
-    look_ahead: LookAhead = _DEFAULTS.look_ahead,
-    crf: Crf = _DEFAULTS.crf,
-    preset: Preset = _DEFAULTS.preset,
-    debug: Debug = False,
-    draw_scores: DrawScores = False,
-    merge: Merge = False,
-    force: Force = False,
     s3_endpoint: S3Endpoint = None,
     verbose: Verbose = False,
+    **processing: Any,  # the shared processing options, merge and force (see `_with_processing_options`)
 ) -> None:
     """Detect and anonymize the faces of one chunk (or several) and publish the result."""
     with _command("process", verbose, pod=True) as record:
@@ -569,6 +597,7 @@ def cleanup(job: JobUrl, s3_endpoint: S3Endpoint = None, verbose: Verbose = Fals
 
 
 @app.command()
+@_with_processing_options(second_pass=False)
 def blur(
     ctx: typer.Context,
     input: Annotated[
@@ -604,25 +633,9 @@ def blur(
     keep_intermediates: Annotated[
         bool, typer.Option(envvar=_env("KEEP_INTERMEDIATES"), help="Keep the work folder after success.")
     ] = False,
-    detector: Detector = None,
-    model: Model = None,
-    thresh: Thresh = None,
-    scale: Scale = None,
-    batch_size: BatchSize = _DEFAULTS.batch_size,
-    execution_provider: Provider = _DEFAULTS.execution_provider,
-    threads: Threads = None,
-    replacewith: Replace = _DEFAULTS.replacewith,
-    mask_shape: Shape = _DEFAULTS.mask_shape,
-    boxes: Boxes = False,
-    mask_scale: MaskScale = _DEFAULTS.mask_scale,
-    look_back: LookBack = _DEFAULTS.look_back,
-    look_ahead: LookAhead = _DEFAULTS.look_ahead,
-    crf: Crf = _DEFAULTS.crf,
-    preset: Preset = _DEFAULTS.preset,
-    debug: Debug = False,
-    draw_scores: DrawScores = False,
     s3_endpoint: S3Endpoint = None,
     verbose: Verbose = False,
+    **processing: Any,  # the shared processing options (see `_with_processing_options`)
 ) -> None:
     """Anonymize every face of a video on this machine: split, parallel workers, compose."""
     from faceblur.blur import blur as run_blur
