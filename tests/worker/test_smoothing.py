@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from faceblur.hysteresis import rejected
+from faceblur.hysteresis import Confirmations, rejected
 from faceblur.manifest import Box, BoxSource
 from faceblur.smoothing import SmoothingParams, boxes_for_frame, smooth
 from faceblur.tracking import forward_link, interpolate, interpolated_boxes, iou
@@ -217,13 +217,20 @@ def test_horizon_holds_with_weak_detections() -> None:
     detections = {f: [box(f * 1.0, score=scores[f % 7])] for f in range(80) if f % 5 != 2 and f % 13 > 3}
     for f in range(0, 80, 3):
         detections.setdefault(f, []).append(box(300, score=0.3))  # weak, every third frame
+    # a chunk worker's walk: detections arrive frame by frame, decisions are kept for the chunk
+    arrived: dict[int, list[Box]] = {}
+    walk = Confirmations(arrived, params.hysteresis, params.iou_threshold)
     for frame in range(15, 65):
         window = {
             f: b
             for f, b in detections.items()
             if frame - params.horizon_before <= f <= frame + params.horizon_after
         }
-        assert boxes_for_frame(window, frame, params) == boxes_for_frame(detections, frame, params)
+        expected = boxes_for_frame(detections, frame, params)
+        assert boxes_for_frame(window, frame, params) == expected
         assert rejected(window, frame, params.hysteresis, 0.3) == rejected(
             detections, frame, params.hysteresis, 0.3
         )
+        arrived.update({f: b for f, b in detections.items() if f <= frame + params.horizon_after})
+        assert boxes_for_frame(arrived, frame, params, walk) == expected
+        assert walk.rejected(frame) == rejected(detections, frame, params.hysteresis, 0.3)

@@ -46,33 +46,78 @@ class Hysteresis:
         return 2 * self.span
 
 
-def is_confirmed(
-    detections: Detections, frame: int, box: Box, rule: Hysteresis, iou_threshold: float
-) -> bool:
-    """Strong itself, or overlapping a strong detection of the same detector within the span."""
-    if _is_strong(detections, frame, box, rule, iou_threshold):
-        return True
-    for other in _neighbours(frame, rule.span):
-        for candidate in detections.get(other, ()):
-            if (
-                candidate.detector == box.detector
-                and iou(box, candidate) >= iou_threshold
-                and _is_strong(detections, other, candidate, rule, iou_threshold)
-            ):
-                return True
-    return False
+class Confirmations:
+    """The decisions for one set of detections, each frame decided once and remembered.
 
+    A frame's answer depends on the detections within `rule.reach` frames of it, so it
+    stays right while those no longer change: a chunk worker asks about a frame only once
+    its whole horizon is detected, and keeps one of these for the chunk (each box is then
+    compared with its neighbours once, not once per frame that looks at it).
+    """
 
-def _is_strong(detections: Detections, frame: int, box: Box, rule: Hysteresis, iou_threshold: float) -> bool:
-    """Confident, or supported: its score plus the best overlap's score in each frame of the span."""
-    if box.score >= rule.start_score:
-        return True
-    total = box.score
-    for other in _neighbours(frame, rule.span):
-        match = best_overlap(box, detections.get(other, ()), iou_threshold)
-        if match is not None:
-            total += match.score
-    return total >= rule.support
+    def __init__(self, detections: Detections, rule: Hysteresis, iou_threshold: float) -> None:
+        self._detections = detections
+        self._rule = rule
+        self._iou = iou_threshold
+        self._strong: dict[int, list[bool]] = {}
+        self._confirmed: dict[int, list[bool]] = {}
+
+    @property
+    def rule(self) -> Hysteresis:
+        return self._rule
+
+    def confirmed(self, frame: int) -> list[Box]:
+        """The frame's detections that may be blurred, carried and linked."""
+        boxes = self._detections.get(frame, ())
+        return [b for b, ok in zip(boxes, self._confirmations(frame), strict=True) if ok]
+
+    def rejected(self, frame: int) -> list[Box]:
+        """The frame's other detections, marked so: never blurred, drawn in the debug video."""
+        boxes = self._detections.get(frame, ())
+        return [
+            b.model_copy(update={"source": BoxSource.REJECTED})
+            for b, ok in zip(boxes, self._confirmations(frame), strict=True)
+            if not ok
+        ]
+
+    def _confirmations(self, frame: int) -> list[bool]:
+        """Per box: strong itself, or overlapping a strong box of the same detector within the span."""
+        known = self._confirmed.get(frame)
+        if known is None:
+            known = [
+                strong or self._continues_strong(frame, box)
+                for box, strong in zip(self._detections.get(frame, ()), self._strengths(frame), strict=True)
+            ]
+            self._confirmed[frame] = known
+        return known
+
+    def _continues_strong(self, frame: int, box: Box) -> bool:
+        for other in _neighbours(frame, self._rule.span):
+            candidates = self._detections.get(other, ())
+            if not candidates:
+                continue
+            for candidate, strong in zip(candidates, self._strengths(other), strict=True):
+                if strong and candidate.detector == box.detector and iou(box, candidate) >= self._iou:
+                    return True
+        return False
+
+    def _strengths(self, frame: int) -> list[bool]:
+        """Per box: confident, or supported: its score plus the best overlap's in each frame of the span."""
+        known = self._strong.get(frame)
+        if known is None:
+            known = [self._is_strong(frame, box) for box in self._detections.get(frame, ())]
+            self._strong[frame] = known
+        return known
+
+    def _is_strong(self, frame: int, box: Box) -> bool:
+        if box.score >= self._rule.start_score:
+            return True
+        total = box.score
+        for other in _neighbours(frame, self._rule.span):
+            match = best_overlap(box, self._detections.get(other, ()), self._iou)
+            if match is not None:
+                total += match.score
+        return total >= self._rule.support
 
 
 def _neighbours(frame: int, span: int) -> Iterator[int]:
@@ -85,20 +130,10 @@ def confirmed(
     detections: Detections, frames: Iterable[int], rule: Hysteresis, iou_threshold: float
 ) -> dict[int, list[Box]]:
     """The confirmed detections of `frames` (frames without any are omitted)."""
-    kept: dict[int, list[Box]] = {}
-    for frame in frames:
-        boxes = [
-            b for b in detections.get(frame, ()) if is_confirmed(detections, frame, b, rule, iou_threshold)
-        ]
-        if boxes:
-            kept[frame] = boxes
-    return kept
+    decisions = Confirmations(detections, rule, iou_threshold)
+    return {frame: boxes for frame in frames if (boxes := decisions.confirmed(frame))}
 
 
 def rejected(detections: Detections, frame: int, rule: Hysteresis, iou_threshold: float) -> list[Box]:
     """The frame's detections that are not confirmed, marked so: never blurred, drawn in the debug video."""
-    return [
-        b.model_copy(update={"source": BoxSource.REJECTED})
-        for b in detections.get(frame, ())
-        if not is_confirmed(detections, frame, b, rule, iou_threshold)
-    ]
+    return Confirmations(detections, rule, iou_threshold).rejected(frame)

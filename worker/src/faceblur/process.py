@@ -40,7 +40,7 @@ from faceblur.codec import (
 from faceblur.detectors import Boxes, UnionDetector, build_detector
 from faceblur.drawing import draw_boxes
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
-from faceblur.hysteresis import rejected
+from faceblur.hysteresis import Confirmations
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
@@ -273,11 +273,12 @@ def _run(
                 debug = encoders.enter_context(
                     ChunkEncoder(tmp / "debug.mkv", facts, options.crf, options.preset)
                 )
+            decisions = Confirmations(outcome.raw, params.hysteresis, params.iou_threshold)
             for work in _finalised(detected, outcome.raw, params):
-                boxes = boxes_for_frame(outcome.raw, work.number, params)
+                boxes = boxes_for_frame(outcome.raw, work.number, params, decisions)
                 if boxes:
                     outcome.final[work.number] = boxes
-                dropped = rejected(outcome.raw, work.number, params.hysteresis, params.iou_threshold)
+                dropped = decisions.rejected(work.number)
                 if dropped:
                     outcome.rejected[work.number] = dropped
                 frame = _anonymized(work.frame, boxes, options, facts)

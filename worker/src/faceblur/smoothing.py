@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from faceblur_contract.defaults import LOOK_AHEAD, LOOK_BACK
 
-from faceblur.hysteresis import Hysteresis, confirmed
+from faceblur.hysteresis import Confirmations, Hysteresis
 from faceblur.manifest import Box, BoxSource
 from faceblur.tracking import Detections, best_overlap, interpolated_boxes
 
@@ -60,14 +60,21 @@ class SmoothingParams:
         return self.reach_after + self.hysteresis.reach
 
 
-def boxes_for_frame(detections: Detections, frame: int, params: SmoothingParams) -> list[Box]:
+def boxes_for_frame(
+    detections: Detections, frame: int, params: SmoothingParams, decisions: Confirmations | None = None
+) -> list[Box]:
     """Confirmed detected boxes, then interpolated ones, then carried ones not already covered.
 
     A carried or interpolated box is dropped when a box of the same detector kept before
     it overlaps it (IoU >= threshold); carried boxes are tried nearest frame first.
+    `decisions` (made for the same detections and params) lets a caller that walks
+    through frames decide each detection once.
     """
+    if decisions is None:
+        decisions = Confirmations(detections, params.hysteresis, params.iou_threshold)
     window = range(frame - params.reach_before, frame + params.reach_after + 1)
-    return _covering(confirmed(detections, window, params.hysteresis, params.iou_threshold), frame, params)
+    kept = {number: boxes for number in window if (boxes := decisions.confirmed(number))}
+    return _covering(kept, frame, params)
 
 
 def _covering(detections: Detections, frame: int, params: SmoothingParams) -> list[Box]:
