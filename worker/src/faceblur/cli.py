@@ -9,14 +9,11 @@ JSON line to the termination log when one is configured.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
-import os
 import sys
 import tempfile
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -40,24 +37,14 @@ from faceblur_contract.options import (
     per_detector,
 )
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from faceblur import __version__
-from faceblur.blur import Reporter
-from faceblur.errors import ExitCode, FaceblurError, InvalidInputError
+from faceblur.command import command
+from faceblur.errors import ExitCode, InvalidInputError
 from faceblur.layout import JobLayout
 from faceblur.manifest import ChunkResult
+from faceblur.progressui import RichReporter, progress_bar
 from faceblur.storage import S3Settings, open_store
 from faceblur.termination import failure_record, was_written, write_termination_log
 
@@ -71,7 +58,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
 
 _DETECTION = "Detection"
 _ANONYMIZATION = "Anonymization"
@@ -353,7 +339,7 @@ def probe(
     from faceblur.inputs import localize_input
     from faceblur.probe import probe as probe_video
 
-    with _command("probe", verbose) as record:
+    with command("probe", verbose) as record:
         with tempfile.TemporaryDirectory(prefix="faceblur-probe-") as tmp:
             source = localize_input(input, Path(tmp), _s3(s3_endpoint))
             info = probe_video(source, display_name=input)
@@ -415,7 +401,7 @@ def split(
     """Cut the input into chunks, copy its audio and write the job's manifest (last)."""
     from faceblur.split import split as split_job
 
-    with _command("split", verbose, pod=True) as record:
+    with command("split", verbose, pod=True) as record:
         if chunks is not None and chunk_frames is not None:
             raise UsageError("give --chunks or --chunk-frames, not both")
         settings = _s3(s3_endpoint)
@@ -478,7 +464,7 @@ def process(
     **processing: Any,  # the shared processing options, merge and force (see `_with_processing_options`)
 ) -> None:
     """Detect and anonymize the faces of one chunk (or several) and publish the result."""
-    with _command("process", verbose, pod=True) as record:
+    with command("process", verbose, pod=True) as record:
         options = processing_options(ctx.params)
         store, layout = _job(job, _s3(s3_endpoint))
         source = ctx.get_parameter_source("index")
@@ -510,7 +496,7 @@ def _process(
         from faceblur.runner import process_pending
 
         manifest = load_manifest(store, layout)
-        with _progress_bar(manifest.frame_count, "process") as advance:
+        with progress_bar(manifest.frame_count, "process") as advance:
             return process_pending(store, layout, manifest, options, progress=advance)
     if indexes is not None:
         wanted = parse_indexes(indexes)
@@ -526,7 +512,7 @@ def _process(
     if unknown:
         raise InvalidInputError(f"no chunk {unknown[0]} in the job: it has indexes 0-{len(known) - 1}")
     total = sum(known[i].frame_count for i in wanted)
-    with _progress_bar(total, "process") as advance:
+    with progress_bar(total, "process") as advance:
         return [process_chunk(store, layout, i, options, advance) for i in wanted]
 
 
@@ -574,7 +560,7 @@ def compose(
     """Concatenate the processed chunks with the input's audio and metadata; publish the output."""
     from faceblur.compose import compose as compose_job
 
-    with _command("compose", verbose, pod=True) as record:
+    with command("compose", verbose, pod=True) as record:
         settings = _s3(s3_endpoint)
         store, layout = _job(job, settings)
         result = compose_job(store, layout, output, debug=debug, cleanup=cleanup, s3_settings=settings)
@@ -587,7 +573,7 @@ def cleanup(job: JobUrl, s3_endpoint: S3Endpoint = None, verbose: Verbose = Fals
     """Delete every object under a job's prefix, records included; the output is never touched."""
     from faceblur.cleanup import delete_job
 
-    with _command("cleanup", verbose, pod=True) as record:
+    with command("cleanup", verbose, pod=True) as record:
         store, layout = _job(job, _s3(s3_endpoint))
         record["deleted"] = delete_job(store, layout)
         out.print(f"deleted {record['deleted']} objects under {job}")
@@ -640,9 +626,9 @@ def blur(
     """Anonymize every face of a video on this machine: split, parallel workers, compose."""
     from faceblur.blur import blur as run_blur
 
-    with _command("blur", verbose) as record:
+    with command("blur", verbose) as record:
         options = processing_options(ctx.params)
-        with _RichReporter() as reporter:
+        with RichReporter() as reporter:
             summary = run_blur(
                 input,
                 output,
@@ -712,99 +698,3 @@ def _s3(endpoint: str | None) -> S3Settings | None:
 def _job(url: str, settings: S3Settings | None) -> tuple[Any, JobLayout]:
     store, prefix = open_store(url, settings)
     return store, JobLayout(prefix)
-
-
-def _setup_logging(verbose: bool, pod: bool) -> None:
-    default = "INFO" if pod else "WARNING"
-    level = "DEBUG" if verbose else os.environ.get(_env("LOG_LEVEL"), default).upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-
-
-@contextlib.contextmanager
-def _command(stage: str, verbose: bool, pod: bool = False) -> Iterator[dict[str, Any]]:
-    """Run a command body: one-line errors with their exit code, and the termination log."""
-    _setup_logging(verbose, pod)
-    record: dict[str, Any] = {}
-    try:
-        yield record
-    except FaceblurError as exc:
-        _fail(stage, str(exc), exc.exit_code, verbose, final=exc.final)
-    except UsageError as exc:
-        _fail(stage, str(exc), ExitCode.USAGE, verbose)
-    except KeyboardInterrupt:
-        _fail(stage, "interrupted", ExitCode.INTERNAL, verbose)
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        _fail(
-            stage, f"internal error: {type(exc).__name__}: {first}".rstrip(": "), ExitCode.INTERNAL, verbose
-        )
-    write_termination_log({"stage": stage, **record})
-
-
-def _fail(stage: str, message: str, code: ExitCode, verbose: bool, *, final: bool = False) -> None:
-    if verbose:
-        err.print(Text(traceback.format_exc().rstrip(), style="dim"))
-    line = " ".join(message.split()) or "failed"
-    err.print(Text(f"faceblur {stage}: error: {line}", style="bold red"), soft_wrap=True)
-    write_termination_log(failure_record(stage, line, code, final=final))
-    raise typer.Exit(int(code))
-
-
-class _FpsColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} fps" if speed else "-- fps", style="cyan")
-
-
-def _new_progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("frames"),
-        _FpsColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-        disable=not err.is_terminal,
-    )
-
-
-@contextlib.contextmanager
-def _progress_bar(total: int, description: str) -> Iterator[Any]:
-    with _new_progress() as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-class _RichReporter(Reporter):
-    """Shows the stage and a frames bar (frames/s, ETA) on stderr while `blur` runs."""
-
-    def __init__(self) -> None:
-        self._progress = _new_progress()
-        self._task = self._progress.add_task("split", total=None)
-
-    def __enter__(self) -> _RichReporter:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def stage(self, name: str, total_frames: int | None = None, done_frames: int = 0) -> None:
-        if total_frames is None:
-            self._progress.update(self._task, description=name)
-        else:
-            self._progress.reset(self._task, total=total_frames, completed=done_frames, description=name)
-
-    def frames(self, count: int) -> None:
-        self._progress.advance(self._task, count)
