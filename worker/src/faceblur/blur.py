@@ -19,8 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from faceblur.compose import compose, load_manifest
+from faceblur.compose import compose
 from faceblur.errors import ExitCode, FaceblurError, InvalidInputError, ModelError, StorageError
+from faceblur.jobmanifest import load_manifest
 from faceblur.layout import JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
 from faceblur.options import ProcessOptions

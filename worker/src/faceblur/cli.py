@@ -490,7 +490,7 @@ def _process(
     indexes: str | None,
     all_chunks: bool,
 ) -> list[ChunkResult]:
-    from faceblur.compose import load_manifest
+    from faceblur.jobmanifest import load_manifest
 
     if all_chunks:
         from faceblur.runner import process_pending

@@ -14,34 +14,20 @@ from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
 from faceblur_contract.indexes import format_indexes
-from pydantic import ValidationError
 
 from faceblur.cleanup import remove_intermediates
 from faceblur.concat import OutputSpec, Part, concat, container_format, packet_pts
 from faceblur.contactsheet import contact_sheet
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.inputs import is_http
+from faceblur.jobmanifest import load_manifest, object_location
 from faceblur.layout import JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
-from faceblur.storage import LocalStore, ObjectStore, S3Settings, open_store, parse_url
+from faceblur.storage import ObjectStore, S3Settings, open_store, parse_url
 
 log = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "matroska": "video/x-matroska"}
-
-
-def load_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
-    try:
-        data = store.get_bytes(layout.manifest)
-    except ObjectNotFoundError:
-        raise ObjectNotFoundError(
-            f"no manifest at {_where(store, layout.manifest)}: run split first"
-        ) from None
-    try:
-        return Manifest.model_validate_json(data)
-    except ValidationError as exc:
-        first = str(exc).splitlines()[0]
-        raise InvalidInputError(f"unreadable manifest {_where(store, layout.manifest)}: {first}") from None
 
 
 def missing_indexes(store: ObjectStore, layout: JobLayout, manifest: Manifest, debug: bool) -> list[int]:
@@ -102,7 +88,10 @@ def compose(
         if debug:
             store.upload(debug_path, layout.debug_video, "video/mp4")
             store.put_bytes(layout.contact_sheet, sheet_png, "image/png")
-            debug_video, sheet = _where(store, layout.debug_video), _where(store, layout.contact_sheet)
+            debug_video, sheet = (
+                object_location(store, layout.debug_video),
+                object_location(store, layout.contact_sheet),
+            )
     result = JobResult(
         output=output_url,
         frames=manifest.frame_count,
@@ -164,10 +153,3 @@ def _assemble(
         )
     for part in parts:
         part.path.unlink()
-
-
-def _where(store: ObjectStore, key: str) -> str:
-    """A path for local objects, a URL for S3 ones: what a person can open."""
-    if isinstance(store, LocalStore):
-        return str(store.path(key))
-    return f"{store.url.rstrip('/')}/{key}"

@@ -39,8 +39,9 @@ from faceblur.codec import (
 )
 from faceblur.detectors import Boxes, UnionDetector, build_detector
 from faceblur.drawing import draw_boxes
-from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.errors import InvalidInputError
 from faceblur.hysteresis import Confirmations
+from faceblur.jobmanifest import load_manifest
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
@@ -126,7 +127,7 @@ def process_chunk(
     progress: Progress | None = None,
 ) -> ChunkResult:
     started = time.monotonic()
-    manifest = read_manifest(store, layout)
+    manifest = load_manifest(store, layout)
     chunk = _chunk(manifest, index)
     result_key = layout.chunk_result(index)
     if not (options.force or options.merge) and store.exists(result_key):
@@ -180,17 +181,6 @@ def _documents(
         seconds=round(seconds, 3),
     )
     return detections, result
-
-
-def read_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
-    try:
-        data = store.get_bytes(layout.manifest)
-    except ObjectNotFoundError as exc:
-        raise InvalidInputError(f"no manifest at {layout.manifest}: run split first") from exc
-    try:
-        return Manifest.model_validate_json(data)
-    except ValueError as exc:
-        raise InvalidInputError(f"unreadable manifest {layout.manifest}: {str(exc).splitlines()[0]}") from exc
 
 
 def _chunk(manifest: Manifest, index: int) -> Chunk:
