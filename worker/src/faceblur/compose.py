@@ -20,7 +20,7 @@ from faceblur.concat import OutputSpec, Part, concat, container_format, packet_p
 from faceblur.contactsheet import contact_sheet
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.inputs import is_http
-from faceblur.jobmanifest import load_manifest, object_location
+from faceblur.jobmanifest import load_manifest, object_location, unfinished_indexes
 from faceblur.layout import JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
 from faceblur.storage import ObjectStore, S3Settings, open_store, parse_url
@@ -28,18 +28,6 @@ from faceblur.storage import ObjectStore, S3Settings, open_store, parse_url
 log = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "matroska": "video/x-matroska"}
-
-
-def missing_indexes(store: ObjectStore, layout: JobLayout, manifest: Manifest, debug: bool) -> list[int]:
-    """Indexes whose processing is not finished (no result, no processed chunk, or no debug chunk)."""
-    missing = []
-    for chunk in manifest.chunks:
-        keys = [layout.chunk_result(chunk.index), layout.processed(chunk.index)]
-        if debug:
-            keys.append(layout.debug_chunk(chunk.index))
-        if not all(store.exists(key) for key in keys):
-            missing.append(chunk.index)
-    return missing
 
 
 def compose(
@@ -52,7 +40,7 @@ def compose(
     s3_settings: S3Settings | None = None,
 ) -> JobResult:
     manifest = load_manifest(store, layout)
-    missing = missing_indexes(store, layout, manifest, debug)
+    missing = unfinished_indexes(store, layout, manifest, debug=debug)
     if missing:
         what = "processed or debug chunks" if debug else "processed chunks"
         raise ObjectNotFoundError(

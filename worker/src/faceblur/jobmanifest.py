@@ -1,4 +1,5 @@
-"""Reading a job's manifest: the one loader that process, compose, blur and the CLI share.
+"""Reading a job's manifest and what is done: the one loader and the one definition of a finished
+chunk that process, compose, blur and the CLI share.
 
 A job without a manifest has not been split (or the --job URL is wrong): no retry can change
 that, so it is invalid input (exit code 3), named by the URL or path a person can open.
@@ -31,3 +32,20 @@ def load_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
         return Manifest.model_validate_json(data)
     except ValidationError as exc:
         raise InvalidInputError(f"unreadable manifest {where}: {str(exc).splitlines()[0]}") from None
+
+
+def unfinished_indexes(
+    store: ObjectStore, layout: JobLayout, manifest: Manifest, *, debug: bool = False
+) -> list[int]:
+    """Indexes not finished: no result, no processed chunk, or (with `debug`) no debug chunk.
+
+    process publishes the result last, so a result without its chunk means someone removed the
+    chunk; either way the index is not done."""
+    unfinished = []
+    for chunk in manifest.chunks:
+        keys = [layout.chunk_result(chunk.index), layout.processed(chunk.index)]
+        if debug:
+            keys.append(layout.debug_chunk(chunk.index))
+        if not all(store.exists(key) for key in keys):
+            unfinished.append(chunk.index)
+    return unfinished

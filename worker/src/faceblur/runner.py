@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faceblur.errors import InvalidInputError
+from faceblur.jobmanifest import unfinished_indexes
 from faceblur.layout import JobLayout
 from faceblur.locks import IndexLocks
 from faceblur.manifest import ChunkResult, Manifest
@@ -24,7 +25,8 @@ ChunkDone = Callable[[ChunkResult], None]
 
 
 def pending_indexes(store: ObjectStore, layout: JobLayout, manifest: Manifest) -> list[int]:
-    return [c.index for c in manifest.chunks if not store.exists(layout.chunk_result(c.index))]
+    """Indexes left to process (faceblur.jobmanifest's definition of a finished chunk)."""
+    return unfinished_indexes(store, layout, manifest)
 
 
 def job_locks(store: ObjectStore, layout: JobLayout) -> IndexLocks:
