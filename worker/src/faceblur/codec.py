@@ -26,6 +26,7 @@ from typing import Any
 import av
 import av.container
 import av.error
+import cv2
 import numpy as np
 import numpy.typing as npt
 from av.video.frame import PictureType
@@ -200,7 +201,8 @@ def frame_with_drawing(frame: av.VideoFrame, paint: Callable[[npt.NDArray[np.uin
     image = to_bgr(frame)
     painted = image.copy()
     paint(painted)
-    changed = np.any(painted != image, axis=2)
+    diff = np.asarray(cv2.absdiff(painted, image), dtype=np.uint8)  # numpy's any(axis=2): ~15x slower
+    changed = (diff[:, :, 0] | diff[:, :, 1] | diff[:, :, 2]) != 0
     if not changed.any():
         return frame
     width, height = frame.width, frame.height
@@ -208,11 +210,10 @@ def frame_with_drawing(frame: av.VideoFrame, paint: Callable[[npt.NDArray[np.uin
         return frame_from_bgr(painted, frame)
     planes = i420_planes(frame)
     drawn = i420_planes(frame_from_bgr(painted, frame))
-    planes[:height][changed] = drawn[:height][changed]
-    blocks = changed.reshape(height // 2, 2, width // 2, 2).any(axis=(1, 3))
+    np.copyto(planes[:height], drawn[:height], where=changed)
+    blocks = changed[0::2, 0::2] | changed[1::2, 0::2] | changed[0::2, 1::2] | changed[1::2, 1::2]
     chroma_shape = (2, height // 2, width // 2)  # U then V, packed below the Y rows
-    chroma, drawn_chroma = planes[height:].reshape(chroma_shape), drawn[height:].reshape(chroma_shape)
-    chroma[:, blocks] = drawn_chroma[:, blocks]
+    np.copyto(planes[height:].reshape(chroma_shape), drawn[height:].reshape(chroma_shape), where=blocks)
     return frame_from_i420(planes, frame)
 
 
