@@ -9,8 +9,10 @@
 #           Its tarball is cached, keyed on the package list, the sources and the CA files.
 #   worker  Dockerfile.worker as it is, with PYTHON_IMAGE set to that base (buildah bud --layers, so a
 #           code change rebuilds only the layers from the COPY it touches).
+#   worker-gpu  Dockerfile.gpu as it is, with CUDA_IMAGE set to a stand-in made from the base (the CUDA
+#           image's environment, no CUDA libraries: its pods use onnxruntime's CPU provider).
 #
-# Usage: scripts/build-images.sh [worker ...]   (default: worker)
+# Usage: scripts/build-images.sh [worker] [worker-gpu]   (default: worker)
 # stdout: one line per image, NAME REFERENCE ARCHIVE IMAGE_ID separated by tabs; progress goes to stderr.
 # An archive is written again only when its image id changed.
 #
@@ -142,6 +144,37 @@ export_archive() {
   printf '%s\t%s\t%s\t%s\n' "$name" "$ref" "$archive" "$id"
 }
 
+# A stand-in for nvidia/cuda:*-cudnn-runtime-ubuntu*, which no registry can give us: the local base with
+# the CUDA image's environment and folders but no CUDA libraries, so Dockerfile.gpu builds as it is and
+# its onnxruntime-gpu falls back to the CPU provider. Everything but CUDA itself gets checked.
+ensure_cuda_standin() {  # prints the stand-in's reference
+  local base ref ctr
+  base=$(ensure_base)
+  ref="localhost/faceblur/cuda-standin:${base##*:}-r1"
+  if [ -n "$(image_id "$ref")" ]; then echo "$ref"; return; fi
+  say "worker-gpu: making the CUDA base stand-in $ref from $base"
+  ctr=$(buildah from --pull=never "$base")
+  buildah run "$ctr" -- mkdir -p /usr/local/cuda/lib64 /usr/local/nvidia/lib /usr/local/nvidia/lib64 >&2
+  buildah config \
+    --env PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --env LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64 \
+    --env CUDA_VERSION=13.0.2 \
+    --env NVIDIA_VISIBLE_DEVICES=all \
+    --env NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    --label org.opencontainers.image.description="faceblur test stand-in for the CUDA base: no CUDA inside" \
+    "$ctr"
+  buildah commit --quiet --rm "$ctr" "$ref" >/dev/null
+  echo "$ref"
+}
+
+build_worker_gpu() {
+  local base ref id
+  base=$(ensure_cuda_standin)
+  ref="$PREFIX/worker-gpu:$TAG"
+  id=$(build worker-gpu Dockerfile.gpu "$ref" "CUDA_IMAGE=$base")
+  export_archive worker-gpu "$ref" "$id"
+}
+
 build_worker() {
   local base ref id
   base=$(ensure_base)
@@ -154,8 +187,8 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(worker)
 for n in "${names[@]}"; do
   case "$n" in
-    worker) ;;
-    *) echo "unknown image: $n (known: worker)" >&2; exit 2 ;;
+    worker | worker-gpu) ;;
+    *) echo "unknown image: $n (known: worker, worker-gpu)" >&2; exit 2 ;;
   esac
 done
 ensure_tools

@@ -203,3 +203,37 @@ def _steps(log: str) -> tuple[list[str], list[str]]:
         following = lines[i + 1] if i + 1 < len(lines) else ""
         (cached if following.startswith("--> Using cache") else rebuilt).append(step)
     return cached, rebuilt
+
+
+@pytest.fixture(scope="module")
+def gpu_container(context_env: dict[str, str]) -> Iterator[str]:
+    """The GPU image on the CUDA stand-in: everything of Dockerfile.gpu but CUDA itself."""
+    (image,) = ensure_images(["worker-gpu"], env=context_env)
+    assert image.reference == "docker.io/faceblur/worker-gpu:test"
+    name = f"faceblur-test-gpu-{uuid.uuid4().hex[:8]}"
+    buildah("from", "--pull=never", "--name", name, image.reference)
+    yield name
+    buildah("rm", name, check=False)
+
+
+def test_gpu_image_offers_cuda_and_falls_back_to_the_cpu_without_it(gpu_container: str) -> None:
+    assert run_in(gpu_container, "id", "-u").stdout.split() == ["10001"]
+    probe = (
+        "from faceblur.models import dynamic_centerface_path\n"
+        "from faceblur.options import ExecutionProvider\n"
+        "from faceblur.providers import available_providers, create_session\n"
+        "print('offered=' + ','.join(available_providers()))\n"
+        "session = create_session(dynamic_centerface_path(), ExecutionProvider.AUTO, 1)\n"
+        "print('used=' + ','.join(session.get_providers()))\n"
+    )
+    done = run_in(gpu_container, "python", "-c", probe)
+    assert done.returncode == 0, done.stderr
+    # onnxruntime prints its own fallback notice on stdout too; our lines are the prefixed ones.
+    found = dict(
+        line.split("=", 1) for line in done.stdout.splitlines() if line.startswith(("offered=", "used="))
+    )
+    offered, used = found["offered"].split(","), found["used"].split(",")
+    assert "CUDAExecutionProvider" in offered, "the image's onnxruntime is not the GPU build"
+    assert used == ["CPUExecutionProvider"], "no CUDA libraries here: the session must fall back to the CPU"
+    for tool in ("faceblur", "faceblur-operator", "ffmpeg", "ffprobe"):
+        assert run_in(gpu_container, "sh", "-c", f"command -v {tool}").returncode == 0, tool
