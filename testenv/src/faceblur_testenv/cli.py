@@ -28,13 +28,13 @@ def _wait_for_signal() -> None:
     done.wait()
 
 
-def _start_s3(workdir: Path) -> Any:
+def _start_s3(workdir: Path, bind_ip: str) -> Any:
     """The S3 server of faceblur_testenv.s3, or None when that module is not there."""
     try:
         from faceblur_testenv.s3 import S3Server
     except ImportError:
         return None
-    server = S3Server(workdir / "s3")
+    server = S3Server(workdir / "s3", bind_ip=bind_ip)
     server.start()
     return server
 
@@ -48,6 +48,9 @@ def up(
         help="Nodes as name:gpus[:cpu[:memory]],... (default: 2 x 1 GPU).",
     ),
     s3: bool = typer.Option(True, help="Also start the S3 server."),
+    real_node: bool = typer.Option(
+        False, help="One real node (containerd, kubelet, kube-proxy; root) instead of the pod runner."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Start the control plane, the pod runner and the S3 server in the foreground; Ctrl-C stops all."""
@@ -58,16 +61,21 @@ def up(
     )
     folder = (workdir or Path(tempfile.mkdtemp(prefix="faceblur-testenv-"))).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    cluster = TestCluster(folder / "cluster", nodes=parse_node_list(nodes) if nodes else None)
+    cluster = TestCluster(
+        folder / "cluster", nodes=parse_node_list(nodes) if nodes else None, real_node=real_node
+    )
     cluster.start()
     server = None
     try:
-        server = _start_s3(folder) if s3 else None
+        server = _start_s3(folder, cluster.bind_ip) if s3 else None
         typer.echo(f"workdir:    {folder}")
         typer.echo(f"kubeconfig: {cluster.kubeconfig}")
         typer.echo(f"  export KUBECONFIG={cluster.kubeconfig} PATH={cluster.bin_dir}:$PATH")
-        typer.echo(f"nodes:      {', '.join(f'{n.name} ({n.gpus} GPU)' for n in cluster.nodes)}")
-        typer.echo(f"pod logs:   {cluster.runner_root / 'pods'}")
+        if cluster.node is not None:
+            typer.echo(f"node:       {cluster.node.name} (real; pod network {cluster.node.net})")
+        else:
+            typer.echo(f"nodes:      {', '.join(f'{n.name} ({n.gpus} GPU)' for n in cluster.nodes)}")
+            typer.echo(f"pod logs:   {cluster.runner_root / 'pods'}")
         if server is not None:
             typer.echo(
                 f"S3:         {server.url}  access key {server.access_key}  secret key {server.secret_key}"

@@ -1,8 +1,10 @@
 """A real Kubernetes control plane on loopback for tests: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, plus the local pod runner standing in for kubelets.
+kube-scheduler, plus either the local pod runner standing in for kubelets or one real node
+(`real_node=True`: containerd, kubelet, kube-proxy, see faceblur_testenv.kubenode).
 
 Everything lives in one work folder (certificates, etcd data, kubeconfigs, one log per component, pod
-logs), listens on 127.0.0.1 on free ports, and is stopped process group by process group.
+logs), listens on 127.0.0.1 on free ports (with a real node: on the host's address on the pod bridge,
+so pods reach the API server), and is stopped process group by process group.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from faceblur_testenv import pki
 from faceblur_testenv.binaries import ensure_binaries
 from faceblur_testenv.kubeapi import ApiError, Credentials, KubeApi
 from faceblur_testenv.kubeconfig import kubeconfig_document, write_kubeconfig
+from faceblur_testenv.kubenode.node import KubeNode
 from faceblur_testenv.nodes import NodeSpec, default_nodes, has_not_ready_taint, parse_node_list
 from faceblur_testenv.podrecords import PodRun, pod_log_text, read_runs
 from faceblur_testenv.processes import ManagedProcess, free_ports
@@ -53,6 +56,14 @@ IDENTITIES = {
     # The runner speaks for several nodes from one process, so it is an administrator, not system:node:*.
     "podrunner": pki.ClientIdentity("faceblur-testenv-podrunner", ("system:masters",)),
 }
+REAL_NODE_NAME = "faceblur-node-0"
+# Only with a real node: the kubelet (Node authorizer), kube-proxy (bootstrap role system:node-proxier)
+# and the API server's own client for kubelet logs/exec (an administrator, as kubeadm's used to be).
+NODE_IDENTITIES = {
+    "kubelet": pki.ClientIdentity(f"system:node:{REAL_NODE_NAME}", ("system:nodes",)),
+    "kube-proxy": pki.ClientIdentity("system:kube-proxy"),
+    "apiserver-kubelet-client": pki.ClientIdentity("kube-apiserver-kubelet-client", ("system:masters",)),
+}
 
 
 class ClusterError(RuntimeError):
@@ -79,6 +90,8 @@ class TestCluster:
         nodes: Sequence[NodeSpec] | None = None,
         binaries: Path | None = None,
         pod_runner: bool = True,
+        real_node: bool = False,
+        node_gpus: int = 1,
     ):
         self.workdir = Path(workdir).resolve()
         env_nodes = os.environ.get("FACEBLUR_TESTENV_NODES")
@@ -86,7 +99,11 @@ class TestCluster:
             nodes or (parse_node_list(env_nodes) if env_nodes else default_nodes())
         )
         self._binaries = binaries
-        self._with_pod_runner = pod_runner
+        self._with_pod_runner = pod_runner and not real_node
+        self._with_real_node = real_node
+        self._node_gpus = node_gpus
+        self.node: KubeNode | None = None
+        self.bind_ip = "127.0.0.1"
         self._components: list[ManagedProcess] = []
         self._api: KubeApi | None = None
         self.bin_dir: Path | None = None
@@ -103,12 +120,17 @@ class TestCluster:
         built = time.monotonic()
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
+                if self._with_real_node:
+                    self.node = KubeNode(self.workdir / "node", self.bin_dir, REAL_NODE_NAME, self._node_gpus)
+                    self.bind_ip = self.node.prepare().host_ip  # the bridge exists before the API server
                 self._start_control_plane(self.bin_dir)
                 if self._with_pod_runner:
                     self._start_pod_runner()  # needs only the API server; registers while the rest starts
                 self._wait_control_plane()
                 if self._with_pod_runner:
                     self._wait("nodes Ready and schedulable", self._nodes_ready)
+                if self.node is not None:
+                    self._start_real_node(self.node)
                 break
             except ClusterError as exc:
                 self.stop()
@@ -120,9 +142,10 @@ class TestCluster:
                 self.stop()
                 raise
         self.startup_seconds = time.monotonic() - built
+        node_count = len(self.nodes) if self._with_pod_runner else 0
         message = (
             f"faceblur-testenv: cluster up in {self.startup_seconds:.1f}s at {self.server} "
-            f"({len(self.nodes) if self._with_pod_runner else 'no'} nodes; binaries located in "
+            f"({'1 real' if self.node else node_count or 'no'} nodes; binaries located in "
             f"{built - started:.1f}s; workdir {self.workdir})"
         )
         log.info(message)
@@ -130,7 +153,10 @@ class TestCluster:
         TestCluster.startup_reports.append(message)
 
     def stop(self) -> None:
-        """Stop what this cluster started, newest first (pod runner, scheduler, ..., etcd)."""
+        """Stop what this cluster started, newest first (node or pod runner, scheduler, ..., etcd)."""
+        if self.node is not None:
+            self.node.stop()  # while the API server lives, so kube-proxy's cleanup needs nothing from it
+            self.node = None
         for component in reversed(self._components):
             component.stop()
         self._components.clear()
@@ -188,7 +214,10 @@ class TestCluster:
         return read_runs(self.runner_root)
 
     def component_log(self, name: str) -> Path:
-        """Log of a component: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podrunner."""
+        """Log of a component: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podrunner,
+        and with a real node containerd, kubelet, kube-proxy."""
+        if self.node is not None and name in self.node.component_logs():
+            return self.node.component_logs()[name]
         return self.workdir / "logs" / f"{name}.log"
 
     # ---- internals -------------------------------------------------------------------------------
@@ -216,12 +245,12 @@ class TestCluster:
         pki_dir = self.workdir / "pki"
         names = ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler")
         ports = dict(zip(names, free_ports(len(names)), strict=True))
-        self.server = f"https://127.0.0.1:{ports['apiserver']}"
+        self.server = f"https://{self.bind_ip}:{ports['apiserver']}"
 
         ca = pki.CertificateAuthority()
         ca_crt, ca_key = ca.pair.write(pki_dir, "ca")
         serving_crt, serving_key = ca.serving(
-            "kube-apiserver", API_SERVER_SANS, ["127.0.0.1", "10.0.0.1"]
+            "kube-apiserver", API_SERVER_SANS, sorted({"127.0.0.1", "10.0.0.1", self.bind_ip})
         ).write(pki_dir, "apiserver")
         sa_pub, sa_key = pki.service_account_signing_key().write(pki_dir, "service-account")
         # The front-proxy pair lets the API server authenticate to aggregated API servers (and silences
@@ -232,7 +261,8 @@ class TestCluster:
             pki_dir, "front-proxy-client"
         )
         kubeconfigs: dict[str, Path] = {}
-        for role, identity in IDENTITIES.items():
+        identities = {**IDENTITIES, **(NODE_IDENTITIES if self.node else {})}
+        for role, identity in identities.items():
             crt, key = ca.client(identity).write(pki_dir, role)
             path = self.kubeconfig if role == "admin" else self.workdir / "kubeconfigs" / f"{role}.kubeconfig"
             kubeconfigs[role] = write_kubeconfig(
@@ -256,8 +286,8 @@ class TestCluster:
             ],
             "kube-apiserver": [
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.bind_ip}",
+                f"--advertise-address={self.bind_ip}",
                 f"--secure-port={ports['apiserver']}",
                 f"--cert-dir={pki_dir}",
                 f"--tls-cert-file={serving_crt}",
@@ -276,8 +306,7 @@ class TestCluster:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={proxy_crt}",
                 f"--proxy-client-key-file={proxy_key}",
-                # The "kubernetes" Service cannot point at a loopback address; nothing here needs it.
-                "--endpoint-reconciler-type=none",
+                *self._node_api_server_flags(pki_dir),
                 "--profiling=false",
                 "--v=1",
             ],
@@ -317,13 +346,51 @@ class TestCluster:
         # etcd and the API server together (the API server retries etcd); the others read RBAC-protected
         # objects as they start, so they wait until the API server is ready (RBAC bootstrapped).
         for name in ("etcd", "kube-apiserver"):
-            self._launch(name, [str(bins / name), *commands.pop(name)])
+            self._launch(name, [str(bins / name), *commands.pop(name)], self._component_env(name))
         self._wait("kube-apiserver /readyz", lambda: self.api.probe("/readyz")[0] == 200)
         for name, args in commands.items():
             self._launch(name, [str(bins / name), *args])
 
-    def _launch(self, name: str, argv: list[str]) -> None:
-        component = ManagedProcess(name, argv, self.component_log(name))
+    def _node_api_server_flags(self, pki_dir: Path) -> list[str]:
+        if self.node is None:
+            # The "kubernetes" Service cannot point at a loopback address; the pod runner does not need it.
+            return ["--endpoint-reconciler-type=none"]
+        # The Service gets the bridge address as its endpoint (the default lease reconciler); logs and
+        # exec reach the kubelet at the node's InternalIP, the bridge address too.
+        return [
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
+        ]
+
+    def _start_real_node(self, node: KubeNode) -> None:
+        kubeconfigs = self.workdir / "kubeconfigs"
+        node.start(
+            self.workdir / "pki" / "ca.crt",
+            kubeconfigs / "kubelet.kubeconfig",
+            kubeconfigs / "kube-proxy.kubeconfig",
+        )
+        started = time.monotonic()
+        self._wait("the real node Ready and schedulable", lambda: self._nodes_ready({node.name}))
+        node.timings["kubelet to Ready"] = time.monotonic() - started
+        if node.gpus:
+            self._wait(f"{node.gpus} nvidia.com/gpu allocatable", lambda: self._node_gpus_allocatable(node))
+        self._wait("kube-proxy's rules for the kubernetes Service", _kubernetes_service_routed)
+        node.timings["kube-proxy rules"] = time.monotonic() - started
+
+    def _node_gpus_allocatable(self, node: KubeNode) -> bool:
+        status = self.api.get(f"/api/v1/nodes/{node.name}").get("status", {})
+        return bool(status.get("allocatable", {}).get("nvidia.com/gpu") == str(node.gpus))
+
+    def _component_env(self, name: str) -> dict[str, str] | None:
+        if name == "kube-apiserver" and self.node is not None:
+            # busybox's wget (pods' TLS client in the node tests) sends no signature_algorithms, which
+            # in TLS 1.2 means SHA-1 signatures; Go 1.25+ refuses those unless told otherwise.
+            return {**os.environ, "GODEBUG": "tlssha1=1"}
+        return None
+
+    def _launch(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        component = ManagedProcess(name, argv, self.component_log(name), env)
         component.start()
         self._components.append(component)
 
@@ -355,8 +422,8 @@ class TestCluster:
             return False
         return True
 
-    def _nodes_ready(self) -> bool:
-        wanted = {n.name for n in self.nodes}
+    def _nodes_ready(self, names: set[str] | None = None) -> bool:
+        wanted = names if names is not None else {n.name for n in self.nodes}
         items = self.api.get("/api/v1/nodes").get("items", [])
         ready = {
             n["metadata"]["name"]
@@ -378,6 +445,8 @@ class TestCluster:
                         f"{component.name} exited with code {component.exit_code()} while waiting for "
                         f"{what}; log {component.log_path}:\n{component.log_tail()}"
                     )
+            if self.node is not None:
+                self.node.check_alive()
             try:
                 if done():
                     log.debug("ready: %s", what)
@@ -402,3 +471,11 @@ def _healthy(http: urllib3.PoolManager, port: int) -> bool:
             )
         except urllib3.exceptions.HTTPError:
             return False
+
+
+def _kubernetes_service_routed() -> bool:
+    """kube-proxy has written the NAT rules of default/kubernetes (pods can use in-cluster config)."""
+    done = subprocess.run(
+        ["iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"], capture_output=True, text=True, check=False
+    )
+    return "default/kubernetes:https" in done.stdout

@@ -1,4 +1,4 @@
-"""A real S3 server for tests: SeaweedFS `weed mini` from the venv, on loopback only.
+"""A real S3 server for tests: SeaweedFS `weed mini` from the venv, on loopback (or a given local address).
 
 `weed mini` runs master, volume, filer, S3, admin and a few catalog servers in one
 process. Each of them opens a port, and their defaults (8333, 9333, ...) would clash
@@ -75,9 +75,15 @@ class S3Server:
     """One `weed mini` process serving S3 on 127.0.0.1 with a single admin identity."""
 
     def __init__(
-        self, workdir: Path, access_key: str = "faceblur-test", secret_key: str | None = None
+        self,
+        workdir: Path,
+        access_key: str = "faceblur-test",
+        secret_key: str | None = None,
+        bind_ip: str = "127.0.0.1",
     ) -> None:
+        """bind_ip: where every port listens; a real node's pods need the host's bridge address."""
         self.workdir = Path(workdir)
+        self.bind_ip = bind_ip
         self.access_key = access_key
         self.secret_key = secret_key or secrets.token_hex(16)
         self.endpoint = ""
@@ -98,7 +104,7 @@ class S3Server:
         last_error = ""
         for attempt in range(1, _START_ATTEMPTS + 1):
             ports = dict(zip(_PORT_OPTIONS, free_ports(len(_PORT_OPTIONS)), strict=True))
-            self.endpoint = f"127.0.0.1:{ports['s3.port']}"
+            self.endpoint = f"{self.bind_ip}:{ports['s3.port']}"
             self.url = f"http://{self.endpoint}"
             self._spawn(config, ports)
             try:
@@ -174,8 +180,8 @@ class S3Server:
             str(weed_binary()),
             "mini",
             f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
+            f"-ip={self.bind_ip}",
+            f"-ip.bind={self.bind_ip}",
             "-master.telemetry=false",
             "-idleTimeout=3",
             "-webdav=false",
