@@ -106,6 +106,8 @@ def face_rows(root: Path, frames: int, options: ProcessOptions) -> list[Row]:
         "group-gaps-848x480": VideoSpec(
             scene=Scene.GROUP, width=848, height=480, frames=frames, face_frames=shown
         ),
+        # faces of 11-18 pixels: some score only 0.45-0.5, so they need the support of nearby frames
+        "group-small-192x144": VideoSpec(scene=Scene.GROUP, width=192, height=144, frames=frames),
     }
     rows = []
     for name, spec in specs.items():
