@@ -144,7 +144,9 @@ def _ffmpeg_command(spec: FaceFreeSpec, out: Path) -> list[str]:
         "-r",
         str(spec.fps),
     ]
-    command += ["-i", "-", "-vf", f"scale=out_color_matrix=bt709:out_range={value_range}"]
+    # accurate rounding and full chroma: swscale's fast path leaves limited range 1.5-2 levels dark
+    scale = f"scale=out_color_matrix=bt709:out_range={value_range}:flags=accurate_rnd+full_chroma_int"
+    command += ["-i", "-", "-vf", scale]
     command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(spec.crf)]
     command += [
         "-pix_fmt",
