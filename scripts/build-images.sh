@@ -11,8 +11,11 @@
 #           code change rebuilds only the layers from the COPY it touches).
 #   worker-gpu  Dockerfile.gpu as it is, with CUDA_IMAGE set to a stand-in made from the base (the CUDA
 #           image's environment, no CUDA libraries: its pods use onnxruntime's CPU provider).
+#   minio   MinIO and mc built with the machine's Go from their modules (pseudo-versions from the Go module
+#           proxy; FACEBLUR_MINIO_VERSION, FACEBLUR_MC_VERSION), copied onto the base; for the chart's
+#           minio.enabled with --set minio.image.repository=faceblur/minio,minio.image.tag=test.
 #
-# Usage: scripts/build-images.sh [worker] [worker-gpu]   (default: worker)
+# Usage: scripts/build-images.sh [worker] [worker-gpu] [minio]   (default: worker)
 # stdout: one line per image, NAME REFERENCE ARCHIVE IMAGE_ID separated by tabs; progress goes to stderr.
 # An archive is written again only when its image id changed.
 #
@@ -35,6 +38,9 @@ CONTEXT="${FACEBLUR_IMAGE_CONTEXT:-$REPO}"
 JOBS="${FACEBLUR_BUILD_JOBS:-2}"
 PREFIX="docker.io/faceblur"  # what a kubelet asks containerd for when a pod names faceblur/...:TAG
 export BUILDAH_RUNTIME="${BUILDAH_RUNTIME:-/usr/bin/runc}"
+# MinIO has no semver tags, so the Go module proxy serves its commits as pseudo-versions.
+MINIO_VERSION="${FACEBLUR_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+MC_VERSION="${FACEBLUR_MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
 BASE_SUITE=bookworm
 BASE_PACKAGES=python3,python3-venv,python-is-python3,ca-certificates
 CA_DIR=/usr/local/share/ca-certificates
@@ -175,6 +181,43 @@ build_worker_gpu() {
   export_archive worker-gpu "$ref" "$id"
 }
 
+# go_install MODULE VERSION DIR: the module's main package, built with the machine's Go into DIR.
+go_install() {
+  local module=$1 version=$2 dir=$3 name=${1##*/}
+  [ -x "$dir/$name" ] && return 0
+  command -v go >/dev/null 2>&1 || { echo "build-images: minio needs Go (https://go.dev/doc/install)" >&2; return 1; }
+  say "minio: building $module@$version with $(go env GOVERSION) (minutes the first time)"
+  mkdir -p "$dir"
+  GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod${GOFLAGS:+ $GOFLAGS}" GOBIN="$dir/.tmp" \
+    nice -n 10 go install -p "$JOBS" -trimpath -ldflags "-s -w" "$module@$version" >&2
+  mv "$dir/.tmp/$name" "$dir/$name"
+  rmdir "$dir/.tmp"
+}
+
+# The chart's MinIO (minio.enabled) from MinIO's own Go modules on the local base: `minio` as the
+# entry point (the chart passes only its arguments) and `mc` beside it for the bucket Job's shell.
+build_minio() {
+  local base dir key local_ref ref ctr
+  base=$(ensure_base)
+  dir="$CACHE/minio-${MINIO_VERSION##*-}-mc-${MC_VERSION##*-}"
+  go_install github.com/minio/minio "$MINIO_VERSION" "$dir"
+  go_install github.com/minio/mc "$MC_VERSION" "$dir"
+  key=$(printf 'recipe 1 %s %s %s' "$base" "$MINIO_VERSION" "$MC_VERSION" | sha256sum | cut -c1-16)
+  local_ref="localhost/faceblur/minio-build:$key"
+  ref="$PREFIX/minio:$TAG"
+  if [ -z "$(image_id "$local_ref")" ]; then
+    say "minio: image from $base with minio and mc"
+    ctr=$(buildah from --pull=never "$base")
+    buildah copy --quiet --chmod 0755 "$ctr" "$dir/minio" "$dir/mc" /usr/bin/ >/dev/null
+    buildah config --cmd '["server", "/data"]' "$ctr"  # first, or the base's python3 would meet the entry point
+    buildah config --entrypoint '["minio"]' --user 1000:1000 --workingdir /tmp --env HOME=/tmp \
+      --port 9000 --label org.opencontainers.image.description="MinIO $MINIO_VERSION, mc $MC_VERSION" "$ctr"
+    buildah commit --quiet --rm "$ctr" "$local_ref" >/dev/null
+  fi
+  buildah tag "$local_ref" "$ref"
+  export_archive minio "$ref" "$(image_id "$local_ref")"
+}
+
 build_worker() {
   local base ref id
   base=$(ensure_base)
@@ -187,8 +230,8 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(worker)
 for n in "${names[@]}"; do
   case "$n" in
-    worker | worker-gpu) ;;
-    *) echo "unknown image: $n (known: worker, worker-gpu)" >&2; exit 2 ;;
+    worker | worker-gpu | minio) ;;
+    *) echo "unknown image: $n (known: worker, worker-gpu, minio)" >&2; exit 2 ;;
   esac
 done
 ensure_tools

@@ -237,3 +237,47 @@ def test_gpu_image_offers_cuda_and_falls_back_to_the_cpu_without_it(gpu_containe
     assert used == ["CPUExecutionProvider"], "no CUDA libraries here: the session must fall back to the CPU"
     for tool in ("faceblur", "faceblur-operator", "ffmpeg", "ffprobe"):
         assert run_in(gpu_container, "sh", "-c", f"command -v {tool}").returncode == 0, tool
+
+
+@pytest.fixture(scope="module")
+def minio_container() -> Iterator[str]:
+    (image,) = ensure_images(["minio"])
+    assert image.reference == "docker.io/faceblur/minio:test"
+    name = f"faceblur-test-minio-{uuid.uuid4().hex[:8]}"
+    buildah("from", "--pull=never", "--name", name, image.reference)
+    yield name
+    buildah("rm", name, check=False)
+
+
+def test_minio_image_serves_s3_and_its_mc_makes_the_chart_bucket(minio_container: str) -> None:
+    """What the chart's MinIO Deployment and bucket Job do, in one container: serve, then `mc mb`."""
+    script = (
+        "minio server /tmp/data --address 127.0.0.1:9000 --console-address 127.0.0.1:9001"
+        " >/tmp/minio.log 2>&1 &\n"
+        'until mc alias set local http://127.0.0.1:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"'
+        " >/dev/null 2>&1; do sleep 1; done\n"
+        "mc mb --ignore-existing local/faceblur\n"
+        "mc ls local\n"
+    )
+    done = buildah(
+        "run",
+        "--network",
+        "none",
+        "--env",
+        "MINIO_ROOT_USER=faceblur",
+        "--env",
+        "MINIO_ROOT_PASSWORD=faceblur-secret",
+        "--env",
+        "MC_CONFIG_DIR=/tmp/.mc",
+        minio_container,
+        "--",
+        "timeout",
+        "120",
+        "/bin/sh",
+        "-ec",
+        script,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "faceblur/" in done.stdout.splitlines()[-1]
+    assert run_in(minio_container, "id", "-u").stdout.split() == ["1000"], "the chart runs MinIO as 1000"
