@@ -26,7 +26,7 @@ def test_partial_assets_are_reused_and_only_the_missing_binaries_built(tmp_path:
     for name in ("etcd", "kube-apiserver", "kubectl", "helm"):
         assert (folder / name).resolve() == (assets / name).resolve(), f"{name} was not reused"
     server = subprocess.run([assets / "kube-apiserver", "--version"], capture_output=True, text=True)
-    for name in ("kube-controller-manager", "kube-scheduler"):
+    for name in ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"):
         assert not (folder / name).is_symlink()
         built = subprocess.run([folder / name, "--version"], capture_output=True, text=True, check=True)
         assert built.stdout.split() == server.stdout.split(), f"{name} built at another version"
