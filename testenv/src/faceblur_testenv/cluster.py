@@ -92,7 +92,9 @@ class TestCluster:
         pod_runner: bool = True,
         real_node: bool = False,
         node_gpus: int = 1,
+        node_images: Sequence[Path] = (),
     ):
+        """node_images: archives the real node imports at start (e.g. ensure_images()' archives)."""
         self.workdir = Path(workdir).resolve()
         env_nodes = os.environ.get("FACEBLUR_TESTENV_NODES")
         self.nodes: tuple[NodeSpec, ...] = tuple(
@@ -102,6 +104,7 @@ class TestCluster:
         self._with_pod_runner = pod_runner and not real_node
         self._with_real_node = real_node
         self._node_gpus = node_gpus
+        self._node_images = tuple(node_images)
         self.node: KubeNode | None = None
         self.bind_ip = "127.0.0.1"
         self._components: list[ManagedProcess] = []
@@ -121,7 +124,13 @@ class TestCluster:
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 if self._with_real_node:
-                    self.node = KubeNode(self.workdir / "node", self.bin_dir, REAL_NODE_NAME, self._node_gpus)
+                    self.node = KubeNode(
+                        self.workdir / "node",
+                        self.bin_dir,
+                        REAL_NODE_NAME,
+                        self._node_gpus,
+                        self._node_images,
+                    )
                     self.bind_ip = self.node.prepare().host_ip  # the bridge exists before the API server
                 self._start_control_plane(self.bin_dir)
                 if self._with_pod_runner:

@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
@@ -151,10 +151,20 @@ def teardown(record: NodeRecord, bin_dir: Path | None) -> None:
 class KubeNode:
     """A single real node named name, its state under root; see the module docstring."""
 
-    def __init__(self, root: Path, bin_dir: Path, name: str = "faceblur-node-0", gpus: int = 0) -> None:
-        """gpus: how many `nvidia.com/gpu` the node advertises through our device plugin (0: no plugin)."""
+    def __init__(
+        self,
+        root: Path,
+        bin_dir: Path,
+        name: str = "faceblur-node-0",
+        gpus: int = 0,
+        images: Sequence[Path] = (),
+    ) -> None:
+        """gpus: how many `nvidia.com/gpu` the node advertises through our device plugin (0: no plugin);
+        images: image archives (e.g. the product's, from faceblur_testenv.images) imported at start, so
+        pods use them without a pull, as `kind load` does."""
         self.name = name
         self.gpus = gpus
+        self.images = tuple(Path(image) for image in images)
         self.layout = NodeLayout(Path(root).resolve(), run_folder(name))
         self.bin_dir = bin_dir
         self.net: network.PodNetwork | None = None
@@ -222,6 +232,11 @@ class KubeNode:
         for archive in (localimages.pause_archive(), localimages.busybox_archive()):
             self.import_image(archive)
         self.timings["import local images"] = time.monotonic() - t0
+        if self.images:
+            t0 = time.monotonic()
+            for archive in self.images:
+                self.import_image(archive)
+            self.timings["import given images"] = time.monotonic() - t0
 
         kubelet_port, healthz, proxy_healthz, proxy_metrics = free_ports(4)
         settings = KubeletSettings(
