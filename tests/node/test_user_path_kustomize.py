@@ -1,0 +1,107 @@
+"""The user's path without Helm: `kubectl apply -k` of an overlay of manifests/ that points the
+ConfigMap faceblur-defaults at the user's S3 store (docs/deploy.md, "Plain manifests"), then the CPU
+example as it is, on the real node.
+
+The plain manifests name the image faceblur/worker:<appVersion>; a user builds and pushes that, here the
+built image is tagged so in the node's containerd (the worker pods get the same name from the operator).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.images import REPO_ROOT
+from faceblur_testenv.measure import frames_with_a_sharp_face
+from faceblur_testenv.s3 import S3Server
+from faceblur_testenv.videos import FaceVideo
+from user_path_support import (
+    NAMESPACE,
+    SECRET,
+    SMALL_REQUESTS,
+    create_secret,
+    node_with_worker_image,
+    run_example,
+    s3_on_the_bridge,
+    upload_sample,
+    wait_operator_available,
+)
+
+pytestmark = pytest.mark.node
+
+MANIFESTS = REPO_ROOT / "manifests"
+
+
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    with node_with_worker_image(Path(tmp_path_factory.mktemp("kustomize-cluster"))) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def s3(node_cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with s3_on_the_bridge(node_cluster, tmp_path_factory.mktemp("kustomize-s3")) as server:
+        yield server
+
+
+def manifests_image() -> str:
+    deployment = yaml.safe_load((MANIFESTS / "faceblur" / "operator-deployment.yaml").read_text())
+    image: str = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    return image
+
+
+def write_overlay(folder: Path, s3: S3Server) -> Path:
+    """A user's overlay: manifests/ as its base, the defaults file with their store and requests."""
+    base_map = yaml.safe_load((MANIFESTS / "faceblur" / "defaults-configmap.yaml").read_text())
+    defaults = yaml.safe_load(base_map["data"]["defaults.yaml"])
+    defaults["storage"] = {"endpoint": s3.url, "credentialsSecret": {"name": SECRET}}
+    defaults["resources"]["requests"] = dict(SMALL_REQUESTS)
+    patch = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "faceblur-defaults", "namespace": NAMESPACE},
+        "data": {"defaults.yaml": yaml.safe_dump(defaults)},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "defaults-patch.yaml").write_text(yaml.safe_dump(patch))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(MANIFESTS, folder)],
+        "patches": [{"path": "defaults-patch.yaml"}],
+    }
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def installed(node_cluster: TestCluster, s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    assert node_cluster.node is not None
+    image = manifests_image()
+    tagged = node_cluster.node.ctr("images", "tag", "docker.io/faceblur/worker:test", f"docker.io/{image}")
+    assert tagged.returncode == 0, tagged.stderr
+    started = time.monotonic()
+    overlay = write_overlay(tmp_path_factory.mktemp("overlay"), s3)
+    node_cluster.kubectl("apply", "-k", str(overlay))  # the namespace too
+    create_secret(node_cluster, s3, create_namespace=False)
+    wait_operator_available(node_cluster)
+    print(f"kubectl apply -k to Available: {time.monotonic() - started:.1f}s (image {image})")
+
+
+@pytest.fixture(scope="module")
+def sample(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
+    return upload_sample(s3, tmp_path_factory.mktemp("kustomize-videos"))
+
+
+def test_cpu_example_blurs_every_face(
+    node_cluster: TestCluster, s3: S3Server, installed: None, sample: FaceVideo, tmp_path: Path
+) -> None:
+    seen = run_example(node_cluster, s3, "cpu", "people-cpu", tmp_path / "people-cpu.mp4")
+    assert seen["PROGRESS"] == "4/4"
+    assert int(seen["FACES"]) >= sample.frame_count
+    assert frames_with_a_sharp_face(sample, tmp_path / "people-cpu.mp4", max_ratio=0.25) == []

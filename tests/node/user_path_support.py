@@ -1,0 +1,136 @@
+"""What the user-path modules share: the worker image on the node, an S3 store pods reach, and the
+examples run as a user runs them (`kubectl apply -f`, `kubectl get fbj` until Succeeded, download)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.images import REPO_ROOT, ensure_images
+from faceblur_testenv.polling import wait_until
+from faceblur_testenv.s3 import S3Server
+from faceblur_testenv.videos import FaceVideo, VideoLibrary, VideoSpec
+
+NAMESPACE = "faceblur-system"  # the README's; the examples name none, so they go where -n says
+SECRET = "faceblur-s3"
+BUCKET = "faceblur"  # what the examples name
+INPUT_KEY = "samples/people.mp4"
+SAMPLE = VideoSpec(frames=40, gop=10)  # astronaut, 320x240, 1.6 s, a keyframe every 10 frames
+JOB_TIMEOUT_S = 600
+# The node has 2 CPUs; the default 1 CPU per job pod would run one worker at a time.
+SMALL_REQUESTS = {"cpu": "500m", "memory": "512Mi"}
+
+
+@contextmanager
+def node_with_worker_image(workdir: Path) -> Iterator[TestCluster]:
+    """A cluster with the real node, the worker image (built when stale) imported into its containerd."""
+    (worker,) = ensure_images(["worker"])
+    cluster = TestCluster(workdir, real_node=True, node_images=[worker.archive])
+    cluster.start()
+    assert cluster.node is not None
+    print(f"node start timings: {cluster.node.timings}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@contextmanager
+def s3_on_the_bridge(cluster: TestCluster, workdir: Path) -> Iterator[S3Server]:
+    """The user's "existing S3 store", on the bridge address so pods reach it, with the examples' bucket."""
+    server = S3Server(workdir, bind_ip=cluster.bind_ip)
+    server.start()
+    try:
+        server.make_bucket(BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+def create_secret(cluster: TestCluster, s3: S3Server, create_namespace: bool = True) -> None:
+    """The README's first two commands: the namespace (unless the manifests made it) and the store's keys."""
+    if create_namespace:
+        cluster.kubectl("create", "namespace", NAMESPACE)
+    cluster.kubectl(
+        "-n",
+        NAMESPACE,
+        "create",
+        "secret",
+        "generic",
+        SECRET,
+        f"--from-literal=accessKey={s3.access_key}",
+        f"--from-literal=secretKey={s3.secret_key}",
+    )
+
+
+def wait_operator_available(cluster: TestCluster) -> None:
+    cluster.kubectl(
+        "-n",
+        NAMESPACE,
+        "wait",
+        "--for=condition=Available",
+        "deployment/faceblur-operator",
+        "--timeout=180s",
+        timeout=200,
+    )
+
+
+def upload_sample(s3: S3Server, root: Path) -> FaceVideo:
+    video = VideoLibrary(root).get(SAMPLE)
+    s3.client().fput_object(BUCKET, INPUT_KEY, str(video.path))
+    return video
+
+
+def example(name: str) -> Path:
+    return Path(REPO_ROOT, "manifests", "examples", f"{name}.yaml")
+
+
+def columns(cluster: TestCluster, job: str) -> dict[str, str]:
+    """`kubectl get fbj JOB` as a user reads it: header names to values."""
+    header, row = cluster.kubectl("-n", NAMESPACE, "get", "fbj", job).stdout.splitlines()[:2]
+    return dict(zip(header.split(), row.split(), strict=False))
+
+
+def wait_succeeded(cluster: TestCluster, job: str) -> dict[str, str]:
+    def probe() -> dict[str, str] | None:
+        seen = columns(cluster, job)
+        if seen.get("PHASE") == "Failed":
+            described = cluster.kubectl("-n", NAMESPACE, "describe", "fbj", job, check=False).stdout
+            raise AssertionError(f"{job} Failed: {seen}\n{described}")
+        return seen if seen.get("PHASE") == "Succeeded" else None
+
+    return dict(wait_until(f"FaceBlurJob {job} Succeeded", probe, timeout_s=JOB_TIMEOUT_S, interval_s=2))
+
+
+def pod_start_latencies(cluster: TestCluster, instance: str) -> dict[str, float]:
+    """Seconds from each pod's creation to its first container's start (the API's second resolution)."""
+    pods = cluster.api.get(
+        f"/api/v1/namespaces/{NAMESPACE}/pods", {"labelSelector": f"app.kubernetes.io/instance={instance}"}
+    )["items"]
+    found: dict[str, float] = {}
+    for pod in pods:
+        created = datetime.fromisoformat(pod["metadata"]["creationTimestamp"])
+        for status in pod.get("status", {}).get("containerStatuses", []):
+            state = status.get("state", {})
+            started = (state.get("terminated") or state.get("running") or {}).get("startedAt")
+            if started:
+                found[pod["metadata"]["name"]] = (datetime.fromisoformat(started) - created).total_seconds()
+    return found
+
+
+def run_example(cluster: TestCluster, s3: S3Server, name: str, job: str, output: Path) -> dict[str, str]:
+    """Apply the example as it is, wait for Succeeded by its columns, download its output to output."""
+    started = time.monotonic()
+    cluster.kubectl("-n", NAMESPACE, "apply", "-f", str(example(name)))
+    seen = wait_succeeded(cluster, job)
+    print(f"{job}: Succeeded in {time.monotonic() - started:.1f}s, columns {seen}")
+    print(f"{job}: pod start latencies (s) {pod_start_latencies(cluster, job)}")
+    output_key = cluster.kubectl(
+        "-n", NAMESPACE, "get", "fbj", job, "-o", "jsonpath={.spec.output.key}"
+    ).stdout
+    s3.client().fget_object(BUCKET, output_key, str(output))
+    return seen
