@@ -22,8 +22,16 @@ from packaging_support import REPO
 pytestmark = pytest.mark.images
 
 RUNTIME = {"BUILDAH_RUNTIME": os.environ.get("BUILDAH_RUNTIME", "/usr/bin/runc")}
-# What Dockerfile.worker copies into its build context (the rest of the checkout is .dockerignore'd).
-CONTEXT_PARTS = ("Dockerfile.worker", ".dockerignore", "docker", "contract", "worker", "operator")
+# What the Dockerfiles copy into their build context (the rest of the checkout is .dockerignore'd).
+CONTEXT_PARTS = (
+    "Dockerfile.worker",
+    "Dockerfile.gpu",
+    ".dockerignore",
+    "docker",
+    "contract",
+    "worker",
+    "operator",
+)
 
 
 @pytest.fixture(scope="module")
