@@ -8,6 +8,7 @@ Its own node (one GPU): restarting the kubelet here leaves the other modules' no
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,22 @@ def run_gpu_pod(cluster: TestCluster, namespace: str, name: str) -> list[str]:
     found, _ = timed_run(cluster, gpu_pod(namespace, name, 1), {"Failed", "Succeeded"})
     assert found["status"]["phase"] == "Succeeded", found["status"]
     return cluster.kubectl("logs", "-n", namespace, name).stdout.split()
+
+
+def gpu_pod_after_restart(cluster: TestCluster, namespace: str, attempts: int = 10) -> list[str]:
+    """What a GPU pod sees once the restarted kubelet has the plugin's devices again.
+
+    The node's allocatable may still show the old kubelet's figure for a moment, and a pod the
+    scheduler binds then is rejected by the new kubelet with UnexpectedAdmissionError ("Available: 0"),
+    as on any cluster: such a pod is replaced, any other failure is not.
+    """
+    for attempt in range(attempts):
+        found, _ = timed_run(cluster, gpu_pod(namespace, f"after-{attempt}", 1), {"Failed", "Succeeded"})
+        if found["status"]["phase"] == "Succeeded":
+            return cluster.kubectl("logs", "-n", namespace, f"after-{attempt}").stdout.split()
+        assert found["status"].get("reason") == "UnexpectedAdmissionError", found["status"]
+        time.sleep(1.0)
+    raise AssertionError(f"no GPU pod was admitted in {attempts} tries after the kubelet restart")
 
 
 def restart_kubelet(node: KubeNode) -> ManagedProcess:
@@ -103,6 +120,6 @@ def test_the_plugin_registers_again_when_the_kubelet_restarts(
         assert registrations_in(plugin_log) == registered + 1, plugin_log.read_text()
         wait_until("1 nvidia.com/gpu allocatable again", lambda: allocatable_gpus(node_cluster) == "1")
         # A new pod needs Allocate on the new kubelet's connection to the plugin.
-        assert run_gpu_pod(node_cluster, node_namespace, "after") == device_ids(1)
+        assert gpu_pod_after_restart(node_cluster, node_namespace) == device_ids(1)
     finally:
         kubelet.stop(grace_s=5.0)  # the node's stop finds no kubelet of its own left to stop
