@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -39,23 +40,17 @@ def decode_bgr(path: Path) -> list[Image]:
 
 def frames_with_a_sharp_face(video: FaceVideo, output: Path, max_ratio: float) -> list[int]:
     """Frames of `output` where a known face of `video` kept more than max_ratio of its sharpness."""
-    before, after = decode_bgr(video.path), decode_bgr(output)
-    if len(after) != len(before):
-        raise AssertionError(f"{output.name} has {len(after)} frames, the input {len(before)}")
-    sharp = []
-    for number, (original, blurred) in enumerate(zip(before, after, strict=True)):
-        for face in video.faces[number]:
-            x1, y1, x2, y2 = (round(v) for v in (face.x1, face.y1, face.x2, face.y2))
-            region = (slice(y1, y2), slice(x1, x2))
-            if sharpness(blurred[region]) >= max_ratio * sharpness(original[region]):
-                sharp.append(number)
-                break
-    return sharp
+    return _frames_where(video, output, lambda face, out: sharpness(out) >= max_ratio * sharpness(face))
 
 
 def frames_with_a_recognisable_face(video: FaceVideo, output: Path, max_kept: float) -> list[int]:
     """Frames of `output` where a known face of `video` kept more than max_kept of its detail in place
     (detail_kept): the check for any anonymization method, mosaic included."""
+    return _frames_where(video, output, lambda before, after: detail_kept(before, after) > max_kept)
+
+
+def _frames_where(video: FaceVideo, output: Path, kept: Callable[[Image, Image], bool]) -> list[int]:
+    """Frames of `output` where `kept(input face region, output face region)` holds for a known face."""
     before, after = decode_bgr(video.path), decode_bgr(output)
     if len(after) != len(before):
         raise AssertionError(f"{output.name} has {len(after)} frames, the input {len(before)}")
@@ -64,7 +59,7 @@ def frames_with_a_recognisable_face(video: FaceVideo, output: Path, max_kept: fl
         for face in video.faces[number]:
             x1, y1, x2, y2 = (round(v) for v in (face.x1, face.y1, face.x2, face.y2))
             region = (slice(y1, y2), slice(x1, x2))
-            if detail_kept(original[region], anonymized[region]) > max_kept:
+            if kept(original[region], anonymized[region]):
                 found.append(number)
                 break
     return found
