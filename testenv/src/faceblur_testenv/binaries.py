@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from pathlib import Path
+
+from faceblur_testenv.buildscripts import last_line, run_build_script
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,7 @@ def ensure_binaries() -> Path:
             f"{BUILD_SCRIPT} not found; set KUBEBUILDER_ASSETS to a folder with {', '.join(NEEDED)}"
         )
     log.info("locating control-plane binaries with %s (a cold cache builds them: minutes)", BUILD_SCRIPT)
-    done = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise BinariesMissingError(
-            f"{BUILD_SCRIPT} failed with exit code {done.returncode} (its stderr is above)"
-        )
-    folder = Path(lines[-1])
+    folder = Path(last_line(run_build_script(BUILD_SCRIPT, BinariesMissingError)))
     if missing := missing_in(folder):
         raise BinariesMissingError(f"{folder} lacks {', '.join(missing)} after {BUILD_SCRIPT}")
     return folder

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
 import time
 from pathlib import Path
 
+from faceblur_testenv.buildscripts import last_line, run_build_script
 from faceblur_testenv.processes import ManagedProcess
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,7 @@ class DevicePluginError(RuntimeError):
 def ensure_device_plugin() -> Path:
     """The plugin's binary, built first when its sources changed since the last build (seconds)."""
     log.info("locating the device plugin with %s (builds it when its sources changed)", BUILD_SCRIPT)
-    done = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise DevicePluginError(
-            f"{BUILD_SCRIPT} failed with exit code {done.returncode} (its stderr is above)"
-        )
-    binary = Path(lines[-1])
+    binary = Path(last_line(run_build_script(BUILD_SCRIPT, DevicePluginError)))
     if not binary.is_file():
         raise DevicePluginError(f"{BUILD_SCRIPT} printed {binary}, which is not a file")
     return binary

@@ -7,10 +7,11 @@ runs it and reads its stdout, so the node imports exactly what a developer's `sc
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from faceblur_testenv.buildscripts import run_build_script
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,7 @@ def ensure_images(
     env replaces the script's environment (e.g. FACEBLUR_CACHE, FACEBLUR_IMAGE_TAG); None inherits ours.
     """
     log.info("building images %s with %s (a cold cache takes minutes)", ", ".join(names), BUILD_SCRIPT)
-    done = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), *names],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-        env=None if env is None else dict(env),
-    )
-    if done.returncode != 0:
-        raise ImageBuildError(f"{BUILD_SCRIPT} failed with exit code {done.returncode} (its stderr is above)")
-    images = parse_build_output(done.stdout)
+    images = parse_build_output(run_build_script(BUILD_SCRIPT, ImageBuildError, names, env))
     if [image.name for image in images] != list(names):
         raise ImageBuildError(f"{BUILD_SCRIPT} built {[i.name for i in images]}, asked for {list(names)}")
     for image in images:
