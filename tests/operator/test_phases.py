@@ -17,7 +17,7 @@ from faceblur_operator.api import (
     Reason,
 )
 from faceblur_operator.naming import Stage
-from faceblur_operator.phases import CreateJob, Decision, DeleteJob, Observation, decide
+from faceblur_operator.stages import CreateJob, Decision, DeleteJob, Observation, decide
 from faceblur_operator.views import job_view, pod_view
 from operator_support import (
     NOW,

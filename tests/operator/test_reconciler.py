@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from faceblur_operator.kube import ConflictError, merge_patch
 from faceblur_operator.metrics import Metrics
-from faceblur_operator.phases import Event
 from faceblur_operator.reconciler import Reconciler
+from faceblur_operator.stages import Event
 from faceblur_operator.workqueue import Key
 from operator_support import OWNER, config
 

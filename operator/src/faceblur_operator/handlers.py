@@ -23,8 +23,8 @@ import kopf
 from faceblur_operator import api
 from faceblur_operator.api import Reason
 from faceblur_operator.naming import ANNOTATION_OWNER, LABEL_MANAGED_BY, MANAGED_BY
-from faceblur_operator.phases import Decision
 from faceblur_operator.reconciler import Reconciler
+from faceblur_operator.stages import Decision
 from faceblur_operator.workqueue import Key, ReconcileQueue
 
 log = logging.getLogger(__name__)

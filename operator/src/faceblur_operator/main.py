@@ -23,9 +23,9 @@ from faceblur_operator.endpoints import start_endpoints, stop_endpoints
 from faceblur_operator.kube import KubeClient, load_api_client
 from faceblur_operator.metrics import Metrics
 from faceblur_operator.naming import DOMAIN, MANAGED_SELECTOR
-from faceblur_operator.phases import Event
 from faceblur_operator.reconciler import Reconciler
 from faceblur_operator.settings import OperatorConfig, SettingsError, load_config
+from faceblur_operator.stages import Event
 
 log = logging.getLogger("faceblur_operator")
 

@@ -1,6 +1,6 @@
 """One reconcile pass: read the FaceBlurJob and its Jobs and pods, decide, act, write the status.
 
-The only I/O layer of the operator's logic: `phases.decide` chooses, the builders build, this
+The only I/O layer of the operator's logic: `stages.decide` chooses, the builders build, this
 module reads and writes. Reads are fresh from the API server (no cache can be staler than the
 status it decides from), the status is written with a resourceVersion precondition (a conflict
 re-reads and decides again), and transition Events are posted only after the status is written.
@@ -38,9 +38,9 @@ from faceblur_operator.builders import (
 from faceblur_operator.kube import ConflictError, KubeClient, merge_patch
 from faceblur_operator.metrics import Metrics
 from faceblur_operator.naming import ANNOTATION_RETRY, Stage, children_selector
-from faceblur_operator.phases import CreateJob, Decision, DeleteJob, Event, Observation, decide
 from faceblur_operator.plan import InvalidSpecError, JobPlan, Owner, resolve
 from faceblur_operator.settings import OperatorConfig
+from faceblur_operator.stages import CreateJob, Decision, DeleteJob, Event, Observation, decide
 from faceblur_operator.views import job_view, pod_view
 from faceblur_operator.workqueue import Key
 

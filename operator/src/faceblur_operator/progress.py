@@ -1,0 +1,97 @@
+"""How far a FaceBlurJob is: chunks done, frames and faces. Pure.
+
+Chunks come from the worker Job's `completedIndexes` (the Job controller's count, which survives
+its pods); frames and faces from the pods' termination records, summed over completed chunks only
+(a retried chunk counts once), and replaced by compose's totals once it has run. The split's chunk
+and frame counts fall back to what the status remembered, in case its pod is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from faceblur_operator.api import Progress
+from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes
+
+
+def latest_result(pods: Iterable[PodView], stage: str) -> TerminationMessage | None:
+    """The result record of the last succeeded pod among `pods` (one Job's) for `stage`."""
+    done = [p for p in pods if p.phase == "Succeeded" and p.result is not None]
+    done.sort(key=lambda p: p.created or "")
+    for pod in reversed(done):
+        assert pod.result is not None
+        if pod.result.data.get("stage", stage) == stage:
+            return pod.result
+    return None
+
+
+def split_counts(
+    split_pods: Sequence[PodView], work: JobView | None, remembered: Progress | None
+) -> tuple[int | None, int | None]:
+    """Chunks and frames of the input: the split's record, else the worker Job's completions
+    (chunks), else what the status remembered."""
+    result = latest_result(split_pods, "split")
+    chunks = result.integer("chunks") if result else None
+    frames = result.integer("frames") if result else None
+    if chunks is None and work is not None:
+        chunks = work.completions
+    if chunks is None and remembered is not None:
+        chunks = remembered.chunks_total
+    if frames is None and remembered is not None:
+        frames = remembered.frames_total
+    return chunks, frames
+
+
+def chunk_results(work: JobView, pods: Sequence[PodView]) -> dict[int, TerminationMessage]:
+    """Per index, the result of a succeeded process pod: this Job's first, then earlier attempts'."""
+    results: dict[int, TerminationMessage] = {}
+    current = [p for p in pods if p.job_uid == work.uid]
+    others = [p for p in pods if p.job_uid != work.uid]
+    for pod in _succeeded_with_result(current) + _succeeded_with_result(others):
+        if (
+            pod.index is not None
+            and pod.result is not None
+            and pod.index not in results
+            and pod.result.data.get("stage", "process") == "process"
+        ):
+            results[pod.index] = pod.result
+    return results
+
+
+def progress(
+    totals: tuple[int | None, int | None],
+    work: JobView | None,
+    pods: Sequence[PodView],
+    composed: TerminationMessage | None = None,
+) -> Progress:
+    """`totals`: the input's chunks and frames (None: not known yet); `pods`: all of the job's;
+    `composed`: compose's record, whose totals win once it has run."""
+    chunks_total, frames_total = totals
+    completed = sorted(set(parse_indexes(work.completed_indexes))) if work is not None else []
+    per_index = chunk_results(work, pods) if work is not None else {}
+    faces = sum(r.integer("faces") or 0 for i, r in per_index.items() if i in completed)
+    frames = sum(r.integer("frames") or 0 for i, r in per_index.items() if i in completed)
+    if composed is not None:
+        faces = _or(composed.integer("faces"), faces)
+        frames = _or(composed.integer("frames"), frames)
+    shown_total = chunks_total if chunks_total is not None else "?"
+    return Progress(
+        chunks=f"{len(completed)}/{shown_total}",
+        chunks_total=chunks_total,
+        chunks_completed=len(completed),
+        frames_total=frames_total,
+        frames_processed=frames,
+        faces_found=faces,
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _succeeded_with_result(pods: list[PodView]) -> list[PodView]:
+    return sorted(
+        (p for p in pods if p.phase == "Succeeded" and p.result is not None),
+        key=lambda p: p.created or "",
+        reverse=True,
+    )
