@@ -144,6 +144,23 @@ CASES = [
         message_has=("nope",),
     ),
     Case(
+        "split image not on the node with pull policy Never",
+        [j := raw_job(Stage.SPLIT)],
+        [
+            raw_pod(
+                j,
+                phase="Pending",
+                waiting=(
+                    "ErrImageNeverPull",
+                    'Container image "nope:0" is not present with pull policy of Never',
+                ),
+            )
+        ],
+        phase=Phase.SPLITTING,
+        reason=Reason.IMAGE_PULL_FAILED,
+        message_has=("nope:0", "pull policy of Never"),
+    ),
+    Case(
         "credentials Secret missing",
         [j := raw_job(Stage.SPLIT)],
         [raw_pod(j, phase="Pending", waiting=("CreateContainerConfigError", 'secret "s3" not found'))],

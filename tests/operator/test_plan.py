@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from faceblur_operator.api import FaceBlurJobSpec, Input, Output
 from faceblur_operator.plan import InvalidSpecError, default_output_key, resolve
+from faceblur_operator.quantity import quantity_value
 from faceblur_operator.settings import OperatorConfig, SettingsError, load_config
 from operator_support import OWNER
 from pydantic import ValidationError
@@ -173,3 +174,26 @@ def test_settings_defaults() -> None:
     assert not config.clusterwide
     assert (config.metrics_port, config.health_port) == (8080, 8081)
     assert load_config({}).clusterwide
+
+
+def test_a_lowered_memory_limit_lowers_the_default_request_to_it(cfg: OperatorConfig) -> None:
+    """The API server refuses a Job whose pods request more than their limit (1Gi default > 64Mi)."""
+    pod = resolve(spec(resources={"limits": {"memory": "64Mi"}}), OWNER, cfg).worker_pod
+    assert (pod.requests.cpu, pod.requests.memory, pod.limits.memory) == ("1", "64Mi", "64Mi")
+    kept = resolve(spec(resources={"limits": {"memory": "2Gi"}}), OWNER, cfg).worker_pod
+    assert kept.requests.memory == "1Gi"
+
+
+def test_a_request_the_spec_sets_above_the_limit_is_an_invalid_spec(cfg: OperatorConfig) -> None:
+    with pytest.raises(InvalidSpecError, match=r"requests.memory 8Gi is above .* limit 4Gi.*limits.memory"):
+        resolve(spec(resources={"requests": {"memory": "8Gi"}}), OWNER, cfg)
+    with pytest.raises(InvalidSpecError, match=r"requests\.cpu 1500m is above"):
+        resolve(spec(resources={"requests": {"cpu": "1500m"}, "limits": {"cpu": 1}}), OWNER, cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("64Mi", 64 * 2**20), ("1Gi", 2**30), ("500m", 0.5), ("2", 2), (3, 3), ("1e3", 1000), ("1.5G", 1.5e9)],
+)
+def test_quantities_compare_by_value(text: int | str, value: float) -> None:
+    assert float(quantity_value(text)) == value

@@ -25,6 +25,7 @@ WORKER_REASONS: dict[str, Reason] = {
 WAITING_REASONS = {
     "ImagePullBackOff": Reason.IMAGE_PULL_FAILED,
     "ErrImagePull": Reason.IMAGE_PULL_FAILED,
+    "ErrImageNeverPull": Reason.IMAGE_PULL_FAILED,  # imagePullPolicy Never and the image not on the node
     "InvalidImageName": Reason.IMAGE_PULL_FAILED,
     "CreateContainerConfigError": Reason.CONFIG_ERROR,
     "CreateContainerError": Reason.CONFIG_ERROR,

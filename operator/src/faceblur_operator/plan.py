@@ -21,6 +21,7 @@ from faceblur_operator.api import (
     Toleration,
     WorkerResources,
 )
+from faceblur_operator.quantity import quantity_value
 from faceblur_operator.settings import OperatorConfig
 
 INTERMEDIATES_ROOT = "faceblur-jobs"
@@ -149,6 +150,26 @@ def _merge_amounts(*layers: ResourceAmounts | None) -> ResourceAmounts:
     return ResourceAmounts(cpu=cpu, memory=memory)
 
 
+def _requests_within_limits(
+    requests: ResourceAmounts, limits: ResourceAmounts, own: ResourceAmounts | None
+) -> ResourceAmounts:
+    """The API server refuses a Job whose pods request more than their limit. A request inherited from
+    the defaults is lowered to the limit (as Kubernetes sets an unset request to the limit), so a spec
+    lowering only `limits.memory` works; a request the spec sets itself above the limit cannot work."""
+    lowered: dict[str, int | str | None] = {}
+    for name in ("cpu", "memory"):
+        request, limit = getattr(requests, name), getattr(limits, name)
+        if request is None or limit is None or quantity_value(request) <= quantity_value(limit):
+            continue
+        if own is not None and getattr(own, name) is not None:
+            raise InvalidSpecError(
+                f"spec.resources.requests.{name} {request} is above the worker pods' {name} limit {limit}:"
+                f" lower the request or raise spec.resources.limits.{name}"
+            )
+        lowered[name] = limit
+    return requests.model_copy(update=lowered) if lowered else requests
+
+
 def _merge_placement(*layers: Placement | None) -> Placement:
     """Node selectors unite (earlier layers win a key), tolerations add up, class names: first set wins."""
     selector: dict[str, str] = {}
@@ -208,6 +229,7 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
     )
     pull_policy = (images.pull_policy if images else None) or defaults.images.pull_policy
 
+    worker_limits = _merge_amounts(own.limits, base.limits, defaults.resources.limits)
     cpu_pod = PodSettings(
         image=cpu_image,
         gpus=0,
@@ -218,8 +240,12 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
     worker_pod = PodSettings(
         image=gpu_image if gpus else cpu_image,
         gpus=gpus,
-        requests=_merge_amounts(own.requests, base.requests, defaults.resources.requests),
-        limits=_merge_amounts(own.limits, base.limits, defaults.resources.limits),
+        requests=_requests_within_limits(
+            _merge_amounts(own.requests, base.requests, defaults.resources.requests),
+            worker_limits,
+            own.requests,
+        ),
+        limits=worker_limits,
         placement=_merge_placement(
             spec.placement, defaults.gpu_placement if gpus else None, defaults.placement
         ),
