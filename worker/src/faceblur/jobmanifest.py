@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
 from faceblur.layout import JobLayout
-from faceblur.manifest import Manifest
+from faceblur.manifest import Chunk, Manifest
 from faceblur.storage import LocalStore, ObjectStore
 
 
@@ -32,6 +32,18 @@ def load_manifest(store: ObjectStore, layout: JobLayout) -> Manifest:
         return Manifest.model_validate_json(data)
     except ValidationError as exc:
         raise InvalidInputError(f"unreadable manifest {where}: {str(exc).splitlines()[0]}") from None
+
+
+def chunks_at(manifest: Manifest, indexes: list[int]) -> list[Chunk]:
+    """The manifest's chunks at `indexes`, in that order; an index the job lacks is invalid input."""
+    known = {chunk.index: chunk for chunk in manifest.chunks}
+    for index in indexes:
+        if index not in known:
+            raise InvalidInputError(
+                f"chunk index {index} out of range: the job has {len(known)} chunks"
+                f" (indexes 0-{len(known) - 1})"
+            )
+    return [known[index] for index in indexes]
 
 
 def unfinished_indexes(

@@ -18,13 +18,21 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
 import numpy as np
 
-from faceblur.anonymize import MaskStyle, anonymize, anonymize_i420
+from faceblur.anonymize import (
+    BGR_BLACK,
+    FrameMasks,
+    MaskStyle,
+    anonymize,
+    anonymize_i420,
+    anonymize_i420_masked,
+    anonymize_masked,
+)
 from faceblur.codec import (
     ChunkEncoder,
     StreamFacts,
@@ -40,13 +48,15 @@ from faceblur.codec import (
 from faceblur.detectors import Boxes, UnionDetector, build_detector
 from faceblur.drawing import draw_boxes
 from faceblur.errors import InvalidInputError
+from faceblur.failsecure import FailSecure, LostFaces, horizon_before
 from faceblur.hysteresis import Confirmations
-from faceblur.jobmanifest import load_manifest
+from faceblur.jobmanifest import chunks_at, load_manifest
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
 from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
 from faceblur.pipeline import Channel, run_stages
+from faceblur.regions import FrameRegions, RegionMap, frame_seconds, region_map
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
 from faceblur.storage import ObjectStore
 
@@ -115,6 +125,8 @@ class _Own:
 class _Outcome:
     final: dict[int, list[Box]] = field(default_factory=dict)
     rejected: dict[int, list[Box]] = field(default_factory=dict)  # own frames' unconfirmed detections
+    whole: dict[int, str] = field(default_factory=dict)  # own frames fail-secure anonymized whole: why
+    failed: set[int] = field(default_factory=set)  # frames whose detection raised (fail-secure only)
     raw: RawDetections = field(default_factory=dict)
     frames_done: int = 0
 
@@ -128,7 +140,7 @@ def process_chunk(
 ) -> ChunkResult:
     started = time.monotonic()
     manifest = load_manifest(store, layout)
-    chunk = _chunk(manifest, index)
+    (chunk,) = chunks_at(manifest, [index])
     result_key = layout.chunk_result(index)
     if not (options.force or options.merge) and store.exists(result_key):
         log.info("chunk %d is already done: nothing to do", index)
@@ -136,13 +148,22 @@ def process_chunk(
     previous = _previous_detections(store, layout, index) if options.merge else None
     detector = build_detector(options.detectors, options.execution_provider, options.threads)
     params = SmoothingParams.for_window(options.look_back, options.look_ahead)
-    segments = plan_segments(manifest.chunks, index, params.horizon_before, params.horizon_after)
+    before = params.horizon_before
+    if options.fail_secure:
+        before = horizon_before(params, options.fail_secure_hold)  # lost faces look further back
+    segments = plan_segments(manifest.chunks, index, before, params.horizon_after)
     names = _merged_names(previous, detector.names)
 
     with tempfile.TemporaryDirectory(prefix=f"faceblur-{index:06d}-") as tmp_name:
         tmp = Path(tmp_name)
         files = _download_chunks(store, segments, tmp)
         outcome = _run(segments, files, chunk, manifest, detector, previous, params, options, tmp, progress)
+        if outcome.whole:
+            failed = sum(1 for why in outcome.whole.values() if why == "detection failed")
+            log.warning(
+                "chunk %d: fail-secure anonymized %d frames whole (detection failed: %d, face lost: %d)",
+                index, len(outcome.whole), failed, len(outcome.whole) - failed,
+            )  # fmt: skip
         detections, result = _documents(chunk, names, outcome, time.monotonic() - started)
         if options.force or options.merge:
             store.delete(result_key)  # the index is not done while its objects are replaced
@@ -170,6 +191,7 @@ def _documents(
         frames=outcome.final,
         neighbour_frames={n: boxes for n, boxes in outcome.raw.items() if boxes and n not in own},
         rejected=outcome.rejected,
+        whole_frames=outcome.whole,
     )
     result = ChunkResult(
         index=chunk.index,
@@ -181,13 +203,6 @@ def _documents(
         seconds=round(seconds, 3),
     )
     return detections, result
-
-
-def _chunk(manifest: Manifest, index: int) -> Chunk:
-    for chunk in manifest.chunks:
-        if chunk.index == index:
-            return chunk
-    raise InvalidInputError(f"chunk index {index} out of range: the job has {len(manifest.chunks)} chunks")
 
 
 def _previous_detections(store: ObjectStore, layout: JobLayout, index: int) -> ChunkDetections | None:
@@ -247,7 +262,11 @@ def _run(
 
     def detect() -> None:
         for batch in _batches(decoded, batch_size):
-            for work, boxes in zip(batch, view.detect(detector, batch), strict=True):
+            if options.fail_secure:
+                found = _detected(view, detector, batch, outcome.failed)
+            else:
+                found = view.detect(detector, batch)
+            for work, boxes in zip(batch, found, strict=True):
                 work.boxes = earlier.get(work.number, []) + boxes
                 work.detect_images = {}
                 detected.put(work)
@@ -264,6 +283,7 @@ def _run(
                     ChunkEncoder(tmp / "debug.mkv", facts, options.crf, options.preset)
                 )
             decisions = Confirmations(outcome.raw, params.hysteresis, params.iou_threshold)
+            masking = _Masking.of(chunk, manifest, facts, options, params, decisions, outcome.failed)
             for work in _finalised(detected, outcome.raw, params):
                 boxes = boxes_for_frame(outcome.raw, work.number, params, decisions)
                 if boxes:
@@ -271,7 +291,10 @@ def _run(
                 dropped = decisions.rejected(work.number)
                 if dropped:
                     outcome.rejected[work.number] = dropped
-                frame = _anonymized(work.frame, boxes, options, facts)
+                masks, why = masking.masks(work.number)
+                if why is not None:
+                    outcome.whole[work.number] = why
+                frame = _anonymized(work.frame, boxes, options, facts, masks)
                 encoder.encode(frame)
                 if debug is not None:
                     debug.encode(_debug_frame(frame, [*boxes, *dropped]))
@@ -384,21 +407,101 @@ class _DetectionView:
         return found
 
 
+@dataclass(frozen=True)
+class _Masking:
+    """What a chunk anonymizes besides its faces: fixed regions at each frame's time, and the
+    fail-secure decisions (detection failed, face lost) made on the same confirmations."""
+
+    regions: RegionMap | None
+    times: Mapping[int, float]  # own frame number -> seconds from the video's first frame
+    lost: LostFaces | None
+    failed: set[int]
+
+    @classmethod
+    def of(
+        cls,
+        chunk: Chunk,
+        manifest: Manifest,
+        facts: StreamFacts,
+        options: ProcessOptions,
+        params: SmoothingParams,
+        decisions: Confirmations,
+        failed: set[int],
+    ) -> _Masking:
+        rotation, size = manifest.video.rotation, (facts.width, facts.height)
+        regions = region_map(options.keep_regions, options.blur_regions, rotation, *size)
+        times = dict(enumerate(frame_seconds(chunk, manifest.video), start=chunk.first_frame))
+        masking = cls(regions, times, None, failed)
+        if not options.fail_secure:
+            return masking
+        rule = FailSecure(params, options.fail_secure_hold, *size)
+        return replace(masking, lost=LostFaces(rule, decisions, masking.accounted))
+
+    def at(self, number: int) -> FrameRegions:
+        return self.regions.at(self.times[number]) if self.regions is not None else FrameRegions()
+
+    def accounted(self, number: int, box: Box) -> bool:
+        """Whether the regions of a frame keep or hide a face anyway (its loss changes nothing)."""
+        regions = self.at(number)
+        return regions.keeps(box) or regions.hides(box)
+
+    def masks(self, number: int) -> tuple[FrameMasks, str | None]:
+        """The frame's masks, and why fail-secure anonymizes it whole (None: it does not)."""
+        why = "detection failed" if number in self.failed else None
+        if why is None and self.lost is not None and self.lost.lost(number):
+            why = "face lost"
+        regions = self.at(number)
+        return FrameMasks(whole=why is not None, keep=regions.keep, blur=regions.blur), why
+
+
+def _detected(
+    view: _DetectionView, detector: UnionDetector, batch: Sequence[_Work], failed: set[int]
+) -> list[list[Box]]:
+    """Fail-secure detection: a batch that raises is retried frame by frame, and the frames that
+    still raise are marked failed (anonymized whole) instead of failing the chunk."""
+    try:
+        return view.detect(detector, batch)
+    except Exception as exc:  # any failure of the model: it must not leave a face showing
+        first, last = batch[0].number, batch[-1].number
+        log.warning("detection failed on frames %d-%d (%s): retrying one by one", first, last, exc)
+    found: list[list[Box]] = []
+    for work in batch:
+        try:
+            found.extend(view.detect(detector, [work]))
+        except Exception as exc:
+            log.warning("frame %d: detection failed (%s): anonymized whole (fail-secure)", work.number, exc)
+            failed.add(work.number)
+            found.append([])
+    return found
+
+
 def _anonymized(
-    frame: av.VideoFrame, boxes: Sequence[Box], options: ProcessOptions, facts: StreamFacts
+    frame: av.VideoFrame,
+    boxes: Sequence[Box],
+    options: ProcessOptions,
+    facts: StreamFacts,
+    masks: FrameMasks | None = None,
 ) -> av.VideoFrame:
-    if not boxes:
+    """The frame with its faces anonymized; with `masks`, also the fixed regions and fail-secure."""
+    masked = masks is not None and (masks.whole or masks.blur or (masks.keep and boxes))
+    if not boxes and not masked:
         return frame
     style = MaskStyle(options.replacewith, options.mask_shape, options.mask_scale)
     coords = [(b.x1, b.y1, b.x2, b.y2) for b in boxes]
     if facts.width % 2 or facts.height % 2:
         image = to_bgr(frame)
-        anonymize(image, coords, style)
+        if masked and masks is not None:
+            anonymize_masked(image, coords, style, masks, BGR_BLACK)
+        else:
+            anonymize(image, coords, style)
         if options.draw_scores:
             draw_boxes(image, boxes)
         return frame_from_bgr(image, frame)
     planes = i420_planes(frame)
-    anonymize_i420(planes, facts.width, facts.height, coords, style, facts.full_range)
+    if masked and masks is not None:
+        anonymize_i420_masked(planes, facts.width, facts.height, coords, style, masks, facts.full_range)
+    else:
+        anonymize_i420(planes, facts.width, facts.height, coords, style, facts.full_range)
     anonymized = frame_from_i420(planes, frame)
     return _debug_frame(anonymized, boxes) if options.draw_scores else anonymized
 

@@ -39,6 +39,7 @@ from faceblur.chunking import ChunkPlan, FrameRange, choose_plan, chunk_count, p
 from faceblur.codec import to_bgr
 from faceblur.errors import InvalidInputError
 from faceblur.inputs import localize_input
+from faceblur.jobmanifest import load_manifest
 from faceblur.layout import JobLayout
 from faceblur.manifest import Chunk, Manifest, SplitMode, VideoInfo
 from faceblur.probe import FrameTimes, open_media, probe_with_frames, video_stream
@@ -71,7 +72,7 @@ def split(
 ) -> Manifest:
     """Cut `input_url` into the job at `layout`; returns the manifest (the existing one if done)."""
     if store.exists(layout.manifest):
-        manifest = Manifest.model_validate_json(store.get_bytes(layout.manifest))
+        manifest = load_manifest(store, layout)
         log.info("split already done: %s has %d chunks", layout.manifest, len(manifest.chunks))
         return manifest
     if export_frames is not None and export_frames not in _EXPORT_FORMATS:
