@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from faceblur_operator.api import FaceBlurJobSpec
 from faceblur_operator.naming import (
     ANNOTATION_INDEX,
     LABEL_ATTEMPT,
@@ -13,7 +14,7 @@ from faceblur_operator.naming import (
     Stage,
     job_name,
 )
-from faceblur_operator.plan import Owner
+from faceblur_operator.plan import JobPlan, Owner, resolve
 from faceblur_operator.settings import OperatorConfig, load_config
 
 OWNER = Owner(name="clip", namespace="media", uid="0123abcd-4567-89ef-0123-456789abcdef")
@@ -25,6 +26,13 @@ NOW = "2026-01-01T10:05:00Z"
 
 def config(**env: str) -> OperatorConfig:
     return load_config(env)
+
+
+def job_plan(**spec: Any) -> JobPlan:
+    """OWNER's resolved plan: input s3://media/clip.mp4 on a store the spec names, `spec` (camelCase
+    fields) over that."""
+    fields = {"input": {"bucket": "media", "key": "clip.mp4"}, "storage": {"endpoint": "http://s3.test:9000"}}
+    return resolve(FaceBlurJobSpec.model_validate({**fields, **spec}), OWNER, config())
 
 
 def raw_job(

@@ -24,6 +24,7 @@ from operator_support import (
     OWNER,
     T0,
     T1,
+    job_plan,
     process_result,
     raw_job,
     raw_pod,
@@ -57,21 +58,24 @@ def observe(
     jobs: list[dict[str, Any]],
     pods: list[dict[str, Any]] | None = None,
     status: FaceBlurJobStatus | None = None,
-    **kw: Any,
+    *,
+    retry_token: str | None = None,
+    spec_error: str | None = None,
+    cleanup: CleanupPolicy = CleanupPolicy.ON_SUCCESS,
+    queue_name: str | None = None,
 ) -> Decision:
+    spec = {"cleanup": cleanup.value} | ({"queueName": queue_name} if queue_name else {})
     return decide(
         Observation(
             name=OWNER.name,
             generation=1,
             status=status or FaceBlurJobStatus(),
-            retry_token=kw.pop("retry_token", None),
+            retry_token=retry_token,
             jobs=tuple(job_view(j) for j in jobs),
             pods=tuple(pod_view(p) for p in pods or []),
             now=NOW,
-            input_url="s3://media/clip.mp4",
-            output_url="s3://media/clip.blurred.mp4",
-            job_url="s3://media/faceblur-jobs/media/clip-0123abcd",
-            **kw,
+            plan=None if spec_error else job_plan(**spec),
+            spec_error=spec_error,
         )
     )
 

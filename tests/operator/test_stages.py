@@ -11,7 +11,7 @@ from faceblur_operator.conditions import ORDER
 from faceblur_operator.naming import Stage
 from faceblur_operator.stages import STAGES, CreateJob, Observation, decide
 from faceblur_operator.views import job_view, pod_view
-from operator_support import NOW, OWNER, process_result, raw_job, raw_pod, split_result
+from operator_support import NOW, OWNER, job_plan, process_result, raw_job, raw_pod, split_result
 
 SPLIT_DONE = raw_job(Stage.SPLIT, state="complete")
 WORK_DONE = raw_job(Stage.WORK, state="complete", completions=4, completed="0-3")
@@ -110,3 +110,47 @@ def test_the_table_runs_split_work_compose_with_one_condition_each() -> None:
     assert [row.next for row in STAGES] == [Stage.WORK, Stage.COMPOSE, None]
     assert [row.condition for row in STAGES] == list(ORDER[:3])
     assert [row.stage for row in STAGES if row.indexed] == [Stage.WORK]
+
+
+def test_an_impossible_spec_starts_no_cleanup_job_even_with_cleanup_always() -> None:
+    """No plan, so no Job was ever created and nothing is left to remove (nor could one be built)."""
+    decision = decide(
+        Observation(
+            name=OWNER.name,
+            generation=1,
+            status=FaceBlurJobStatus(),
+            retry_token=None,
+            jobs=(),
+            pods=(),
+            now=NOW,
+            plan=None,
+            spec_error="no object store: set spec.storage.endpoint",
+        )
+    )
+    assert (decision.status.phase, decision.status.reason) == (Phase.FAILED, Reason.INVALID_SPEC)
+    assert decision.actions == ()
+    assert decision.status.jobs is not None
+    assert decision.status.jobs.cleanup is None
+
+
+def test_the_plan_gives_the_locations_and_the_queue() -> None:
+    plan = job_plan(queueName="gpu-queue", output={"bucket": "out", "key": "x.mp4"})
+    queued = raw_job(Stage.SPLIT, state="queued")
+    status = decide(
+        Observation(
+            name=OWNER.name,
+            generation=1,
+            status=FaceBlurJobStatus(),
+            retry_token=None,
+            jobs=(job_view(queued),),
+            pods=(),
+            now=NOW,
+            plan=plan,
+        )
+    ).status
+    assert (status.input, status.output, status.intermediates) == (
+        "s3://media/clip.mp4",
+        "s3://out/x.mp4",
+        plan.job_url,
+    )
+    assert status.message == "Job clip-split waits for Kueue queue gpu-queue"

@@ -132,7 +132,7 @@ class Reconciler:
         except ValidationError as e:
             log.warning("%s: unreadable status, recomputing it from the Jobs: %s", key, e)
             old = FaceBlurJobStatus()
-        spec, plan, spec_error = self.plan(body)
+        _, plan, spec_error = self.plan(body)
         selector = children_selector(meta["uid"])
         jobs, pods = await asyncio.gather(
             self._call(self.kube.list_jobs, key.namespace, selector),
@@ -147,12 +147,8 @@ class Reconciler:
                 jobs=tuple(job_view(j) for j in jobs),
                 pods=tuple(pod_view(p) for p in pods),
                 now=self.clock(),
-                input_url=plan.input_url if plan else None,
-                output_url=plan.output_url if plan else None,
-                job_url=plan.job_url if plan else None,
+                plan=plan,
                 spec_error=spec_error,
-                cleanup=spec.cleanup if spec else CleanupPolicy.NEVER,
-                queue_name=spec.queue_name if spec else None,
             )
         )
         await self._apply(key, body, decision, plan)

@@ -39,6 +39,7 @@ from faceblur_operator.api import (
 from faceblur_operator.conditions import set_condition
 from faceblur_operator.diagnosis import Failure, plural
 from faceblur_operator.naming import ANNOTATION_RETRY, Stage, job_name
+from faceblur_operator.plan import JobPlan
 from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes
 
 RETRY_HINT = f"fix the cause, then set the annotation {ANNOTATION_RETRY} to a new value to retry"
@@ -46,7 +47,8 @@ RETRY_HINT = f"fix the cause, then set the annotation {ANNOTATION_RETRY} to a ne
 
 @dataclass(frozen=True)
 class Observation:
-    """Everything the decision depends on, gathered by the handlers."""
+    """Everything the decision depends on, gathered by the reconciler: the FaceBlurJob's resolved
+    plan (what it asks for, with the operator's defaults applied), its last status, Jobs and pods."""
 
     name: str
     generation: int | None
@@ -55,12 +57,13 @@ class Observation:
     jobs: tuple[JobView, ...]
     pods: tuple[PodView, ...]
     now: str  # RFC 3339, for lastTransitionTime and completionTime
-    input_url: str | None = None
-    output_url: str | None = None
-    job_url: str | None = None
-    spec_error: str | None = None  # the spec can never work (plan.InvalidSpecError)
-    cleanup: CleanupPolicy = CleanupPolicy.ON_SUCCESS
-    queue_name: str | None = None
+    plan: JobPlan | None = None  # None when the spec cannot be resolved (spec_error says why)
+    spec_error: str | None = None  # the spec can never work (invalid, or plan.InvalidSpecError)
+
+    @property
+    def cleanup(self) -> CleanupPolicy:
+        """Without a plan nothing was created that a cleanup Job could remove."""
+        return self.plan.cleanup if self.plan is not None else CleanupPolicy.NEVER
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,8 @@ def _compose_running(_: _Pass, __: JobView | None) -> Running:
 def _compose_done(run: _Pass, compose: JobView) -> str:
     result = progress.latest_result(run.pods_of(compose), "compose")
     run.composed = result
-    run.output = (result.string("output") if result else None) or run.obs.output_url
+    plan = run.obs.plan
+    run.output = (result.string("output") if result else None) or (plan.output_url if plan else None)
     if result is not None:
         video, sheet = result.string("debug_video"), result.string("contact_sheet")
         run.debug = DebugArtefacts(video=video, contact_sheet=sheet) if video or sheet else None
@@ -399,7 +403,8 @@ class _Pass:
         running = row.running(self, job)
         self.failed_indexes = running.failed_indexes
         reason, message = running.reason, running.message
-        stalled = diagnosis.stalled(job, self.pods_of(job), self.obs.queue_name)
+        queue = self.obs.plan.queue_name if self.obs.plan else None
+        stalled = diagnosis.stalled(job, self.pods_of(job), queue)
         if stalled is not None:
             reason, message = stalled
         elif not job.started:
@@ -434,7 +439,7 @@ class _Pass:
         return progress.progress(totals, self.jobs.get(Stage.WORK), self.obs.pods, self.composed)
 
     def decision(self) -> Decision:
-        old = self.obs.status
+        old, plan = self.obs.status, self.obs.plan
         jobs = self.jobs
 
         def name(stage: Stage) -> str | None:
@@ -459,9 +464,9 @@ class _Pass:
             progress=self.progress(),
             start_time=start_time or old.start_time,
             completion_time=self.completion_time,
-            input=self.obs.input_url,
-            output=self.output or self.obs.output_url,
-            intermediates=self.obs.job_url,
+            input=plan.input_url if plan else None,
+            output=self.output or (plan.output_url if plan else None),
+            intermediates=plan.job_url if plan else None,
             debug=self.debug,
             failed_indexes=self.failed_indexes,
             jobs=names,
