@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from faceblur import storage
 from faceblur.errors import InvalidInputError, ObjectNotFoundError, StorageError
 from faceblur.storage import (
     LocalStore,
@@ -21,6 +20,7 @@ from faceblur.storage import (
     open_store,
     parse_endpoint,
     parse_url,
+    retries,
 )
 from faceblur_testenv.s3 import S3Server
 from minio.error import S3Error
@@ -114,7 +114,7 @@ class Attempts:
             return real(*args, **kwargs)
 
         monkeypatch.setattr(store.client, method, counted)
-        monkeypatch.setattr(storage, "time", SimpleNamespace(sleep=self.sleeps.append))
+        monkeypatch.setattr(retries, "time", SimpleNamespace(sleep=self.sleeps.append))
 
 
 def test_wrong_credentials_give_one_clear_line(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
