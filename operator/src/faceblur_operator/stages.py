@@ -144,8 +144,9 @@ class StageRow:
     indexed: bool = False  # an Indexed Job, one completion per chunk
 
 
-def _split_running(_: _Pass, __: JobView | None) -> Running:
-    return Running(Reason.SPLITTING, "cutting the input into chunks")
+def _steady(reason: Reason, message: str) -> Callable[[_Pass, JobView | None], Running]:
+    """A stage that says the same while it runs."""
+    return lambda _run, _job: Running(reason, message)
 
 
 def _split_done(run: _Pass, split: JobView) -> str | None:
@@ -181,10 +182,6 @@ def _work_done(run: _Pass, work: JobView) -> str:
     return f"{total}/{total}"
 
 
-def _compose_running(_: _Pass, __: JobView | None) -> Running:
-    return Running(Reason.COMPOSING, "joining the chunks into the output")
-
-
 def _compose_done(run: _Pass, compose: JobView) -> str:
     result = progress.latest_result(run.pods_of(compose), "compose")
     run.composed = result
@@ -198,7 +195,7 @@ def _compose_done(run: _Pass, compose: JobView) -> str:
     return f"wrote {run.output}"
 
 
-# stage, condition, phase and reason until its Job starts, phase and reason while it runs, on done, next
+# Walked in order: a stage whose Job completed hands over to `next`; the first that has not ends the pass.
 STAGES: tuple[StageRow, ...] = (
     StageRow(
         stage=Stage.SPLIT,
@@ -206,7 +203,7 @@ STAGES: tuple[StageRow, ...] = (
         waiting_phase=Phase.PENDING,
         waiting_reason=Reason.CREATED,
         phase=Phase.SPLITTING,
-        running=_split_running,
+        running=_steady(Reason.SPLITTING, "cutting the input into chunks"),
         done=_split_done,
         done_reason=Reason.SPLIT_DONE,
         next=Stage.WORK,
@@ -229,7 +226,7 @@ STAGES: tuple[StageRow, ...] = (
         waiting_phase=Phase.COMPOSING,
         waiting_reason=None,
         phase=Phase.COMPOSING,
-        running=_compose_running,
+        running=_steady(Reason.COMPOSING, "joining the chunks into the output"),
         done=_compose_done,
         done_reason=Reason.SUCCEEDED,
         next=None,
