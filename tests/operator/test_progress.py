@@ -1,0 +1,57 @@
+"""Progress from the Jobs and the pods' records: chunks done, frames and faces, each chunk counted once."""
+
+from __future__ import annotations
+
+from faceblur_operator.api import Progress
+from faceblur_operator.naming import Stage
+from faceblur_operator.progress import progress, split_counts
+from faceblur_operator.views import job_view, pod_view
+from operator_support import NOW, T0, T1, process_result, raw_job, raw_pod, split_result
+
+WORK = raw_job(Stage.WORK, completions=4, completed="0-1")
+WORK_R1 = raw_job(Stage.WORK, attempt=1, completions=4, completed="0-2")
+
+
+def test_only_completed_chunks_count_and_each_once() -> None:
+    pods = [
+        raw_pod(WORK, index=0, suffix="old", created=T0, result=process_result(0, faces=9, frames=99)),
+        raw_pod(WORK, index=0, suffix="new", created=T1, result=process_result(0, faces=2)),
+        raw_pod(WORK, index=1, result=process_result(1, faces=3)),
+        raw_pod(WORK, index=3, result=process_result(3, faces=50)),  # not in completedIndexes yet
+    ]
+    shown = progress((4, 40), job_view(WORK), [pod_view(p) for p in pods])
+    assert shown == Progress(
+        chunks="2/4", chunks_total=4, chunks_completed=2, frames_total=40, frames_processed=20, faces_found=5
+    )
+
+
+def test_a_retry_counts_the_chunks_an_earlier_attempt_published() -> None:
+    pods = [
+        raw_pod(WORK, index=1, result=process_result(1, faces=5)),
+        raw_pod(WORK_R1, index=0, result=process_result(0, faces=1)),
+        raw_pod(WORK_R1, index=1, result=process_result(1, faces=7)),  # this attempt's record wins
+        raw_pod(WORK_R1, index=2, result=process_result(2, faces=2)),
+    ]
+    shown = progress((4, None), job_view(WORK_R1), [pod_view(p) for p in pods])
+    assert (shown.chunks, shown.faces_found, shown.frames_processed) == ("3/4", 10, 30)
+
+
+def test_compose_totals_win_and_an_unknown_total_shows_a_question_mark() -> None:
+    compose = raw_job(Stage.COMPOSE, state="complete")
+    record = pod_view(raw_pod(compose, result={"stage": "compose", "faces": 12, "frames": 40})).result
+    pods = [pod_view(raw_pod(WORK, index=0, result=process_result(0, faces=1)))]
+    shown = progress((None, None), job_view(WORK), pods, record)
+    assert (shown.chunks, shown.faces_found, shown.frames_processed) == ("2/?", 12, 40)
+    assert progress((None, None), None, []).chunks == "0/?"
+
+
+def test_split_counts_fall_back_to_the_work_job_then_the_status() -> None:
+    split = raw_job(Stage.SPLIT, state="complete")
+    recorded = [pod_view(raw_pod(split, result=split_result(6, 60)))]
+    remembered = Progress(chunks_total=3, frames_total=30)
+    assert split_counts(recorded, job_view(WORK), remembered) == (6, 60)
+    assert split_counts([], job_view(WORK), remembered) == (4, 30)  # the pod is gone
+    assert split_counts([], None, remembered) == (3, 30)
+    assert split_counts([], None, None) == (None, None)
+    failed = [pod_view(raw_pod(split, phase="Failed", created=NOW, result=split_result(9, 90)))]
+    assert split_counts(failed, None, None) == (None, None)  # only a succeeded pod's record counts
