@@ -7,7 +7,7 @@ what a request means on the worker's side, so a test can check render -> parse -
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faceblur_contract import defaults as d
 from faceblur_contract.enums import (
@@ -18,7 +18,7 @@ from faceblur_contract.enums import (
     SplitMode,
     X264Preset,
 )
-from faceblur_contract.options import DetectorSpec, ProcessOptions, parse_scale
+from faceblur_contract.options import DetectorSpec, ProcessOptions, VerifyOptions, parse_scale
 
 JOB_FLAG = "--job"
 INPUT_FLAG = "--input"
@@ -50,6 +50,7 @@ class ProcessRequest:
     crf: int = d.CRF.default
     preset: X264Preset = d.PRESET.default
     debug: bool = d.DEBUG.default
+    verify: VerifyOptions = field(default_factory=VerifyOptions)
 
     def options(self) -> ProcessOptions:
         """The options the worker must parse this request's argv into."""
@@ -71,6 +72,7 @@ class ProcessRequest:
             crf=self.crf,
             preset=self.preset,
             debug=self.debug,
+            verify=self.verify,
         )
 
 
@@ -95,7 +97,24 @@ def process_argv(job_url: str, request: ProcessRequest) -> tuple[str, ...]:
     args += [d.CRF.flag, str(request.crf), d.PRESET.flag, request.preset.value]
     if request.debug:
         args.append(d.DEBUG.flag)
+    args += verify_argv(request.verify)
     return tuple(args)
+
+
+def verify_argv(verify: VerifyOptions) -> list[str]:
+    """The verification flags, all rendered (the worker's defaults need not be the operator's)."""
+    args = [d.VERIFY.flag if verify.enabled else no_flag(d.VERIFY.flag)]
+    args += [d.VERIFY_EVERY.flag, str(verify.every)]
+    args += [d.VERIFY_THRESHOLD_FACTOR.flag, number(verify.threshold_factor)]
+    args += [d.VERIFY_SCALE_FACTOR.flag, number(verify.scale_factor)]
+    if verify.max_residual_frames is not None:
+        args += [d.VERIFY_MAX_RESIDUAL_FRAMES.flag, str(verify.max_residual_frames)]
+    return args
+
+
+def no_flag(flag: str) -> str:
+    """`--verify` -> `--no-verify`: the off switch of a boolean flag."""
+    return "--no-" + flag.removeprefix("--")
 
 
 def split_argv(
@@ -111,10 +130,14 @@ def split_argv(
     return tuple(args)
 
 
-def compose_argv(job_url: str, output_url: str, *, debug: bool, cleanup: bool) -> tuple[str, ...]:
+def compose_argv(
+    job_url: str, output_url: str, *, debug: bool, cleanup: bool, max_residual_frames: int | None = None
+) -> tuple[str, ...]:
     args = [JOB_FLAG, job_url, OUTPUT_FLAG, output_url]
     if debug:
         args.append(d.DEBUG.flag)
+    if max_residual_frames is not None:
+        args += [d.VERIFY_MAX_RESIDUAL_FRAMES.flag, str(max_residual_frames)]
     if cleanup:
         args.append(CLEANUP_FLAG)
     return tuple(args)

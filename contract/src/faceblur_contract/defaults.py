@@ -107,3 +107,19 @@ CHUNK_FRAMES: Setting[int | None] = Setting("--chunk-frames", None, Bounds(ge=1,
 SPLIT_MODE: Setting[SplitMode] = Setting("--split-mode", SplitMode.AUTO)
 
 DEBUG: Setting[bool] = Setting("--debug", False)
+
+# Verification (worker `verify.py`): each processed chunk is re-detected before it is published, on
+# every `every`-th frame of the video (frame numbers of the whole input, so chunking changes nothing),
+# by the job's detectors made more sensitive: their thresholds times `threshold_factor`, their
+# inference size times `scale_factor`. A region still sharp there and scoring at least
+# threshold_factor x the score that starts a track on its own is a residual candidate. At the
+# defaults the pass costs about a tenth of the processing time. `max_residual_frames` set: compose
+# fails (publishing nothing) when more frames than that hold a residual candidate.
+VERIFY: Setting[bool] = Setting("--verify", True)
+VERIFY_EVERY: Setting[int] = Setting("--verify-every", 10, Bounds(ge=1, le=10_000))
+VERIFY_THRESHOLD_FACTOR: Setting[float] = Setting("--verify-thresh-factor", 0.8, Bounds(ge=0.05, le=1.0))
+VERIFY_SCALE_FACTOR: Setting[float] = Setting("--verify-scale-factor", 1.25, Bounds(ge=1.0, le=4.0))
+VERIFY_MAX_RESIDUAL_FRAMES: Setting[int | None] = Setting(
+    "--verify-max-residual-frames", None, Bounds(ge=0, le=10_000_000)
+)
+VERIFY_WORST_FRAMES = 5  # residual frames named in summaries (CLI, status, termination record)

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 3  # the input can never be processed: permanent
     STORAGE = 4  # object store unreachable, bad credentials: maybe transient (see `permanent`)
     MODEL = 5  # detector model missing or unloadable: permanent
+    RESIDUAL_FACES = 6  # verification found more residual faces than allowed: nothing published, permanent
 
 
 class WorkerReason(StrEnum):
@@ -24,6 +25,7 @@ class WorkerReason(StrEnum):
     INVALID_INPUT = "InvalidInput"
     STORAGE = "Storage"
     MODEL = "Model"
+    RESIDUAL_FACES = "ResidualFaces"
     INTERNAL = "Internal"
 
 
@@ -35,12 +37,13 @@ REASONS: dict[ExitCode, WorkerReason] = {
     ExitCode.INVALID_INPUT: WorkerReason.INVALID_INPUT,
     ExitCode.STORAGE: WorkerReason.STORAGE,
     ExitCode.MODEL: WorkerReason.MODEL,
+    ExitCode.RESIDUAL_FACES: WorkerReason.RESIDUAL_FACES,
 }
 
 # Exit codes no retry can change. A storage failure (4) is permanent only case by case (a missing
 # object, not an unreachable endpoint): the termination record's `permanent` flag says so.
 PERMANENT_EXIT_CODES: frozenset[ExitCode] = frozenset(
-    {ExitCode.USAGE, ExitCode.INVALID_INPUT, ExitCode.MODEL}
+    {ExitCode.USAGE, ExitCode.INVALID_INPUT, ExitCode.MODEL, ExitCode.RESIDUAL_FACES}
 )
 
 

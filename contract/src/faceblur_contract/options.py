@@ -33,6 +33,17 @@ class DetectorSpec:
 
 
 @dataclass(frozen=True)
+class VerifyOptions:
+    """The residual-face check of each processed chunk (defaults.VERIFY*)."""
+
+    enabled: bool = d.VERIFY.default
+    every: int = d.VERIFY_EVERY.default  # check every n-th frame of the input
+    threshold_factor: float = d.VERIFY_THRESHOLD_FACTOR.default
+    scale_factor: float = d.VERIFY_SCALE_FACTOR.default
+    max_residual_frames: int | None = d.VERIFY_MAX_RESIDUAL_FRAMES.default  # None: report, never fail
+
+
+@dataclass(frozen=True)
 class ProcessOptions:
     detectors: tuple[DetectorSpec, ...] = field(default_factory=lambda: (DetectorSpec(),))
     replacewith: ReplaceWith = d.REPLACE_WITH.default
@@ -49,6 +60,7 @@ class ProcessOptions:
     draw_scores: bool = False  # draw boxes and scores on the output itself (deface's --draw-scores)
     merge: bool = False  # second pass: union with the chunk's existing detections, then re-render
     force: bool = False  # redo an index that is already published
+    verify: VerifyOptions = field(default_factory=VerifyOptions)  # the residual-face check
 
 
 def build_options(
@@ -72,6 +84,7 @@ def build_options(
     draw_scores: bool,
     merge: bool = False,
     force: bool = False,
+    verify: VerifyOptions | None = None,
 ) -> ProcessOptions:
     """Command-line values -> ProcessOptions (per-detector values given as NAME=VALUE).
 
@@ -103,6 +116,7 @@ def build_options(
         draw_scores=draw_scores,
         merge=merge,
         force=force,
+        verify=verify or VerifyOptions(),
     )
 
 

@@ -23,6 +23,53 @@ class _Doc(BaseModel):
         return self.model_dump_json(indent=2).encode()
 
 
+class ResidualBox(_Doc):
+    """A region of the output the verification pass still finds face-like and sharp (displayed pixels)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float  # the sensitive detector's score
+    sharpness: float  # the region's detail relative to its frame's (about 0.02 once blurred, 0.5-3 sharp)
+    detector: str
+
+
+class ResidualFrame(_Doc):
+    frame: int  # frame number in the whole input
+    time_s: float  # its presentation time from the start of the video
+    score: float  # the best score of its residual boxes
+    boxes: list[ResidualBox] = []
+
+
+class Verification(_Doc):
+    """What the verification pass found on some frames of the output: small enough for a termination
+    record, so the operator reads it from the pods; the full list is in the `VerificationReport`."""
+
+    frames_checked: int = 0
+    residual_frames: int = 0  # checked frames with at least one residual candidate
+    candidates: int = 0  # residual boxes over all checked frames
+    worst: list[ResidualFrame] = []  # the highest-scoring residual frames, best first, one box each
+    seconds: float = 0.0
+
+
+class VerificationReport(_Doc):
+    """The JSON report beside the output (`<output stem>.verify.json`), and each chunk's part of it."""
+
+    version: Literal[1] = 1
+    output: str | None = None  # None: one chunk's part, before compose
+    frames: int  # frames of the video (or chunk) the report covers
+    every: int  # every n-th frame of the input was checked
+    threshold_factor: float
+    scale_factor: float
+    detectors: list[str]
+    summary: Verification
+    max_residual_frames: int | None = None
+    passed: bool = True  # False: more residual frames than max_residual_frames (nothing published)
+    unverified_chunks: list[int] = []  # chunks processed without verification
+    residual: list[ResidualFrame] = []  # every residual frame, in order
+
+
 class ChunkResult(_Doc):
     """Summary of one processed index: small, so the operator can list and sum them."""
 
@@ -34,6 +81,7 @@ class ChunkResult(_Doc):
     frames_with_faces: int
     detectors: list[str]
     seconds: float
+    verification: Verification | None = None  # None: processed without verification
 
 
 class JobResult(_Doc):
@@ -45,6 +93,8 @@ class JobResult(_Doc):
     chunks: int
     debug_video: str | None = None
     contact_sheet: str | None = None
+    verification: Verification | None = None
+    verification_report: str | None = None  # where the VerificationReport was published
 
 
 class FailureRecord(_Doc):

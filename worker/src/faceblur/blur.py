@@ -106,7 +106,14 @@ def blur(
         else:
             _run_workers(folder, layout, options, min(workers, len(pending)), report.frames)
     report.stage("compose")
-    result = compose(store, layout, output_url, debug=options.debug, s3_settings=s3_settings)
+    result = compose(
+        store,
+        layout,
+        output_url,
+        debug=options.debug,
+        s3_settings=s3_settings,
+        max_residual_frames=options.verify.max_residual_frames,
+    )
     if options.debug:
         result = _publish_debug_beside_output(store, layout, output_url, result, s3_settings)
     kept = keep_intermediates

@@ -14,16 +14,18 @@ from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
 from faceblur_contract.indexes import format_indexes
+from faceblur_contract.records import VerificationReport
 
 from faceblur.cleanup import remove_intermediates
 from faceblur.concat import OutputSpec, Part, concat, container_format, packet_pts
 from faceblur.contactsheet import contact_sheet
-from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.errors import InvalidInputError, ObjectNotFoundError, ResidualFacesError
 from faceblur.inputs import is_http
 from faceblur.jobmanifest import load_manifest, object_location, unfinished_indexes
 from faceblur.layout import JobLayout
 from faceblur.manifest import ChunkResult, JobResult, Manifest
 from faceblur.storage import ObjectStore, S3Settings, open_store, parse_url
+from faceblur.verify import describe, merge, report_url
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ def compose(
     debug: bool = False,
     cleanup: bool = False,
     s3_settings: S3Settings | None = None,
+    max_residual_frames: int | None = None,
 ) -> JobResult:
+    """Publish the output; refused (ResidualFacesError, nothing published) when the chunks' verification
+    found more than `max_residual_frames` frames with a residual face."""
     manifest = load_manifest(store, layout)
     missing = unfinished_indexes(store, layout, manifest, debug=debug)
     if missing:
@@ -58,6 +63,7 @@ def compose(
         ChunkResult.model_validate_json(store.get_bytes(layout.chunk_result(c.index)))
         for c in manifest.chunks
     ]
+    report = _verification(store, layout, manifest, results, output_url, max_residual_frames)
     with tempfile.TemporaryDirectory(prefix="faceblur-compose-") as tmp_name:
         tmp = Path(tmp_name)
         fmt = container_format(out_key)
@@ -70,9 +76,15 @@ def compose(
             debug_path = tmp / "debug.mp4"
             keys = [layout.debug_chunk(c.index) for c in manifest.chunks]
             _assemble(store, layout, manifest, debug_path, "mp4", keys, tmp, with_audio=False)
-            sheet_png = contact_sheet(debug_path, manifest.frame_count, manifest.video.rotation)
+            residual = report.residual if report is not None else []
+            sheet_png = contact_sheet(debug_path, manifest.frame_count, manifest.video.rotation, residual)
         out_store.upload(output, out_key, _CONTENT_TYPES[fmt])
         log.info("published %s (%d frames)", output_url, manifest.frame_count)
+        verification_report = None
+        if report is not None:
+            verification_report = report_url(output_url)
+            report_store, report_key = open_store(verification_report, s3_settings)
+            report_store.put_bytes(report_key, report.to_json(), "application/json")
         if debug:
             store.upload(debug_path, layout.debug_video, "video/mp4")
             store.put_bytes(layout.contact_sheet, sheet_png, "image/png")
@@ -88,11 +100,55 @@ def compose(
         chunks=len(manifest.chunks),
         debug_video=debug_video,
         contact_sheet=sheet,
+        verification=report.summary if report is not None else None,
+        verification_report=verification_report,
     )
     store.put_bytes(layout.result, result.to_json(), "application/json")
     if cleanup:
         remove_intermediates(store, layout)
     return result
+
+
+def _verification(
+    store: ObjectStore,
+    layout: JobLayout,
+    manifest: Manifest,
+    results: list[ChunkResult],
+    output_url: str,
+    max_residual_frames: int | None,
+) -> VerificationReport | None:
+    """The chunks' verification reports merged (kept with the intermediates); raises when the output
+    must not be published. None when no chunk was verified."""
+    verified = [r.index for r in results if r.verification is not None]
+    if not verified:
+        if max_residual_frames is not None:
+            raise ResidualFacesError(
+                f"{output_url} not published: a bound on residual faces is set but no chunk was verified"
+                " (process with --verify)"
+            )
+        return None
+    keys = [layout.chunk_verification(i) for i in verified]
+    parts = [VerificationReport.model_validate_json(store.get_bytes(key)) for key in keys]
+    report = merge(
+        parts,
+        output=output_url,
+        frames=manifest.frame_count,
+        max_residual_frames=max_residual_frames,
+        unverified_chunks=[r.index for r in results if r.verification is None],
+    )
+    store.put_bytes(layout.verification_report, report.to_json(), "application/json")
+    log.info("verification: %s", describe(report.summary))
+    if not report.passed:
+        raise ResidualFacesError(
+            f"{output_url} not published: verification {describe(report.summary)}; at most"
+            f" {max_residual_frames} allowed. Report: {object_location(store, layout.verification_report)}"
+        )
+    if report.unverified_chunks and max_residual_frames is not None:
+        raise ResidualFacesError(
+            f"{output_url} not published: chunks {format_indexes(report.unverified_chunks, ', ')} were"
+            " processed without verification; reprocess them with --verify --force"
+        )
+    return report
 
 
 def same_object(a: str, b: str) -> bool:

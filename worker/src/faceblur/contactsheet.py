@@ -14,13 +14,17 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+from faceblur_contract.records import ResidualFrame
 
 from faceblur.errors import InvalidInputError
+from faceblur.verify import worst
 
 Image = npt.NDArray[np.uint8]
 
 SHEET_FRAMES = 12
 THUMB_WIDTH = 320
+MARKED_FRAMES = 4  # residual frames added to the sheet (the worst ones)
+RESIDUAL_COLOUR = (0, 0, 255)  # BGR red
 _TO_UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 
@@ -45,9 +49,24 @@ def grid(thumbs: Sequence[Image], labels: Sequence[str], columns: int = 4) -> Im
     return sheet
 
 
-def contact_sheet(video: Path, frame_count: int, rotation: int = 0) -> bytes:
-    """PNG bytes of the sheet of `video` (frames shown upright)."""
-    wanted = set(sample_frames(frame_count))
+def mark_residual(thumb: Image, frame: ResidualFrame, scale: float) -> Image:
+    """The thumbnail with a red frame and the residual boxes (displayed pixels times `scale`) drawn."""
+    marked = thumb.copy()
+    for box in frame.boxes:
+        corners = [round(v * scale) for v in (box.x1, box.y1, box.x2, box.y2)]
+        cv2.rectangle(marked, (corners[0], corners[1]), (corners[2], corners[3]), RESIDUAL_COLOUR, 2)
+    height, width = marked.shape[:2]
+    cv2.rectangle(marked, (0, 0), (width - 1, height - 1), RESIDUAL_COLOUR, 4)
+    return marked
+
+
+def contact_sheet(
+    video: Path, frame_count: int, rotation: int = 0, residual: Sequence[ResidualFrame] = ()
+) -> bytes:
+    """PNG bytes of the sheet of `video` (frames shown upright). The worst `residual` frames the
+    verification found are added, framed in red with their face-like regions boxed and scored."""
+    marked = {f.frame: f for f in worst(residual, MARKED_FRAMES)}
+    wanted = set(sample_frames(frame_count)) | set(marked)
     thumbs: list[Image] = []
     labels: list[str] = []
     with av.open(str(video)) as container:
@@ -61,8 +80,13 @@ def contact_sheet(video: Path, frame_count: int, rotation: int = 0) -> bytes:
                 image = np.asarray(cv2.rotate(image, _TO_UPRIGHT[rotation]), dtype=np.uint8)
             scale = THUMB_WIDTH / image.shape[1]
             size = (THUMB_WIDTH, max(1, round(image.shape[0] * scale)))
-            thumbs.append(np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8))
-            labels.append(f"frame {number}")
+            thumb = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+            if number in marked:
+                thumbs.append(mark_residual(thumb, marked[number], scale))
+                labels.append(f"frame {number} RESIDUAL {marked[number].score:.2f}")
+            else:
+                thumbs.append(thumb)
+                labels.append(f"frame {number}")
     if not thumbs:
         raise InvalidInputError(f"{video.name} has no frames for a contact sheet")
     ok, data = cv2.imencode(".png", grid(thumbs, labels))

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidInputError",
     "ModelError",
     "ObjectNotFoundError",
+    "ResidualFacesError",
     "StorageError",
 ]
 
@@ -43,3 +44,11 @@ class ObjectNotFoundError(StorageError):
 
 class ModelError(FaceblurError):
     exit_code = ExitCode.MODEL
+
+
+class ResidualFacesError(FaceblurError):
+    """The output kept more face-like sharp regions than the job allows: it is not published, and the
+    same chunks would give the same output, so no retry helps (reprocess with other settings)."""
+
+    exit_code = ExitCode.RESIDUAL_FACES
+    final = True

@@ -19,6 +19,7 @@ RESULTS = "results"  # per-chunk summary (frames, faces): small, listed for prog
 DEBUG = "debug"  # per-chunk debug videos, debug video and contact sheet
 LOCKS = "locks"  # claims of indexes by workers sharing one local folder
 FRAMES = "frames"  # optional PNG/JPEG export of frames for people to inspect
+VERIFICATION = "verification"  # per-chunk verification reports, merged by compose
 
 
 def _index(i: int) -> str:
@@ -68,6 +69,14 @@ class JobLayout:
     @property
     def contact_sheet(self) -> str:
         return self.key(DEBUG, "contact-sheet.png")
+
+    def chunk_verification(self, index: int) -> str:
+        return self.key(VERIFICATION, f"{_index(index)}.json")
+
+    @property
+    def verification_report(self) -> str:
+        """The merged report, kept with the intermediates too (where a refused output's report stays)."""
+        return self.key(VERIFICATION, "report.json")
 
     def lock(self, index: int) -> str:
         return self.key(LOCKS, f"{_index(index)}.lock")

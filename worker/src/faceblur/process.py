@@ -59,6 +59,7 @@ from faceblur.pipeline import Channel, run_stages
 from faceblur.regions import FrameRegions, RegionMap, frame_seconds, region_map
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
 from faceblur.storage import ObjectStore
+from faceblur.verifypass import verify_processed
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +165,17 @@ def process_chunk(
                 "chunk %d: fail-secure anonymized %d frames whole (detection failed: %d, face lost: %d)",
                 index, len(outcome.whole), failed, len(outcome.whole) - failed,
             )  # fmt: skip
+        verification = verify_processed(tmp / "processed.mkv", chunk, manifest, options, options.threads)
         detections, result = _documents(chunk, names, outcome, time.monotonic() - started)
+        if verification is not None:
+            result = result.model_copy(update={"verification": verification.summary})
         if options.force or options.merge:
             store.delete(result_key)  # the index is not done while its objects are replaced
         store.put_bytes(layout.detections(index), detections.to_json(), "application/json")
         if options.debug:
             store.upload(tmp / "debug.mkv", layout.debug_chunk(index), "video/x-matroska")
+        if verification is not None:
+            store.put_bytes(layout.chunk_verification(index), verification.to_json(), "application/json")
         store.upload(tmp / "processed.mkv", layout.processed(index), "video/x-matroska")
         store.put_bytes(result_key, result.to_json(), "application/json")
     log.info(

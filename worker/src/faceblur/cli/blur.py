@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from faceblur_contract import defaults as d
 from rich.table import Table
+from rich.text import Text
 
 from faceblur.cli.options import (
     InputArgument,
@@ -22,6 +23,7 @@ from faceblur.cli.options import (
 from faceblur.cli.root import app, out, s3_settings
 from faceblur.command import command
 from faceblur.progressui import RichReporter
+from faceblur.verify import describe
 
 
 @app.command()
@@ -92,6 +94,10 @@ def blur(
             "wall time",
             f"{summary.seconds:.1f} s ({result.frames / max(summary.seconds, 1e-9):.1f} frames/s)",
         )
+        if result.verification is not None:
+            style = "bold red" if result.verification.residual_frames else "green"
+            table.add_row("verification", Text(describe(result.verification), style=style))
+            table.add_row("verification report", result.verification_report or "")
         if result.debug_video:
             table.add_row("debug video", result.debug_video)
             table.add_row("contact sheet", result.contact_sheet or "")

@@ -17,6 +17,8 @@ from faceblur_contract import defaults as d
 from faceblur_contract.enums import DetectorName, ExecutionProvider, MaskShape, ReplaceWith, X264Preset
 from faceblur_contract.options import ProcessOptions, build_options
 
+from faceblur.cli.verifyoptions import VERIFY_OPTIONS, verify_options
+
 __all__ = [
     "InputArgument",
     "JobUrl",
@@ -238,6 +240,7 @@ _PROCESSING: tuple[tuple[str, Any, Any], ...] = (
     ("debug", Debug, _DEFAULTS.debug),
     ("draw_scores", DrawScores, _DEFAULTS.draw_scores),
 )
+_PROCESSING += VERIFY_OPTIONS  # the residual-face check (cli/verifyoptions.py)
 # Only for a second pass over chunks already processed (`process`).
 _SECOND_PASS: tuple[tuple[str, Any, Any], ...] = (("merge", Merge, False), ("force", Force, False))
 
@@ -276,4 +279,5 @@ def processing_options(params: dict[str, Any]) -> ProcessOptions:
         mask_scale=params["mask_scale"], look_back=params["look_back"], look_ahead=params["look_ahead"],
         crf=params["crf"], preset=params["preset"], debug=params["debug"],
         draw_scores=params["draw_scores"], merge=params.get("merge", False), force=params.get("force", False),
+        verify=verify_options(params),
     )  # fmt: skip
