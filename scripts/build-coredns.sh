@@ -34,9 +34,12 @@ if [ -x "$DIR/coredns" ]; then
   echo "$DIR/coredns"
   exit 0
 fi
+mkdir -p "$DIR/src"
+exec 9>"$DIR/.build.lock"  # one build at a time: a second caller waits, then finds the binary
+flock 9
+if [ -x "$DIR/coredns" ]; then echo "$DIR/coredns"; exit 0; fi
 say "building CoreDNS $VERSION (plugins: ${PLUGINS[*]}) into $DIR"
 started=$SECONDS
-mkdir -p "$DIR/src"
 (
   cd "$DIR/src"
   main_go > main.go

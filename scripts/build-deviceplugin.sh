@@ -30,9 +30,12 @@ if [ -x "$OUT/$NAME" ]; then
   echo "$OUT/$NAME"
   exit 0
 fi
+mkdir -p "$OUT"
+exec 9>"$OUT/.build.lock"  # one build at a time: a second caller waits, then finds the binary
+flock 9
+if [ -x "$OUT/$NAME" ]; then echo "$OUT/$NAME"; exit 0; fi
 say "building $NAME into $OUT"
 started=$SECONDS
-mkdir -p "$OUT"
 (cd "$SRC" && go build -trimpath -ldflags "-s -w" -o "$OUT/$NAME.tmp" .)
 mv "$OUT/$NAME.tmp" "$OUT/$NAME"
 say "built in $((SECONDS - started))s"

@@ -236,5 +236,8 @@ for n in "${names[@]}"; do
 done
 ensure_tools
 mkdir -p "$CACHE"
+# One build at a time (parallel test sessions share the cache and buildah's storage): wait for it.
+exec 9>"$CACHE/.build.lock"
+if ! flock -n 9; then say "another image build is running: waiting for it"; flock 9; fi
 for n in "${names[@]}"; do "build_${n//-/_}"; done
 say "done"

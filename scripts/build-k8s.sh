@@ -56,6 +56,10 @@ if [ -z "$PYTHON" ]; then
 fi
 export GOTOOLCHAIN=local GOFLAGS="-mod=mod${GOFLAGS:+ $GOFLAGS}" CGO_ENABLED=0
 mkdir -p "$BIN" "$SRC"
+# One build at a time per cache (parallel test sessions start this together): wait, then look again.
+exec 9>"$CACHE/k8s-v$K8S_VERSION/.build.lock"
+if ! flock -n 9; then say "another build of these binaries is running: waiting for it"; flock 9; fi
+if have_all "$BIN"; then echo "$BIN"; exit 0; fi
 started=$SECONDS
 
 # A module of our own that requires k8s.io/kubernetes; its go.mod replaces the staging modules with

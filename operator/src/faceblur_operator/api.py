@@ -469,7 +469,7 @@ class FaceBlurJobSpec(_Api):
 class Condition(_Status):
     """A Kubernetes-style condition: lastTransitionTime changes only when status changes."""
 
-    type: ConditionType = Field(description="Split, Processed, Complete or Failed.")
+    type: ConditionType = Field(description="Split, Processed, Complete, Verified or Failed.")
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: Reason = Field(description="Machine-readable cause.")
     message: str = Field("", description="Human-readable detail.")
@@ -511,7 +511,7 @@ class FaceBlurJobStatus(_Status):
     observed_generation: int | None = Field(None, description="The spec generation last acted on.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Split, Processed, Complete, Failed.",
+        description="Split, Processed, Complete, Verified, Failed.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     progress: Progress | None = Field(None, description="Chunks, frames and faces.")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from faceblur_operator.api import Condition, ConditionStatus, ConditionType, Reason
 
-ORDER = (ConditionType.SPLIT, ConditionType.PROCESSED, ConditionType.COMPLETE, ConditionType.FAILED)
+ORDER = (
+    ConditionType.SPLIT,
+    ConditionType.PROCESSED,
+    ConditionType.COMPLETE,
+    ConditionType.VERIFIED,
+    ConditionType.FAILED,
+)
 
 
 def set_condition(

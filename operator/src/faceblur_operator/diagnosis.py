@@ -20,6 +20,7 @@ WORKER_REASONS: dict[str, Reason] = {
     WorkerReason.INVALID_INPUT: Reason.INVALID_INPUT,
     WorkerReason.STORAGE: Reason.STORAGE_ERROR,
     WorkerReason.MODEL: Reason.MODEL_ERROR,
+    WorkerReason.RESIDUAL_FACES: Reason.RESIDUAL_FACES,
     WorkerReason.INTERNAL: Reason.INTERNAL_ERROR,
 }
 WAITING_REASONS = {

@@ -11,6 +11,7 @@ import posixpath
 from dataclasses import dataclass
 
 from faceblur_contract.argv import ProcessRequest, compose_argv, process_argv, split_argv
+from faceblur_contract.options import VerifyOptions
 
 from faceblur_operator.api import (
     CleanupPolicy,
@@ -209,6 +210,13 @@ def process_request(spec: FaceBlurJobSpec, detector: Detector) -> ProcessRequest
         crf=enc.crf,
         preset=enc.preset,
         debug=spec.debug,
+        verify=VerifyOptions(
+            enabled=spec.verification.enabled,
+            every=spec.verification.every,
+            threshold_factor=spec.verification.threshold_factor,
+            scale_factor=spec.verification.scale_factor,
+            max_residual_frames=spec.verification.max_residual_frames,
+        ),
     )
 
 
@@ -269,6 +277,7 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
             output_url,
             debug=spec.debug,
             cleanup=spec.cleanup in (CleanupPolicy.ON_SUCCESS, CleanupPolicy.ALWAYS),
+            max_residual_frames=spec.verification.max_residual_frames,
         ),
         cpu_pod=cpu_pod,
         worker_pod=worker_pod,

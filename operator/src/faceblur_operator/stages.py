@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from faceblur_operator import diagnosis, progress
+from faceblur_operator import diagnosis, progress, verification
 from faceblur_operator.api import (
     CleanupPolicy,
     Condition,
@@ -35,6 +35,7 @@ from faceblur_operator.api import (
     Progress,
     Reason,
     StageJobs,
+    VerificationStatus,
 )
 from faceblur_operator.conditions import set_condition
 from faceblur_operator.diagnosis import Failure, plural
@@ -190,6 +191,8 @@ def _compose_done(run: _Pass, compose: JobView) -> str:
     if result is not None:
         video, sheet = result.string("debug_video"), result.string("contact_sheet")
         run.debug = DebugArtefacts(video=video, contact_sheet=sheet) if video or sheet else None
+        run.verification = verification.from_record(result)
+    run.record_verification()
     run.completion_time = compose.completion_time or run.obs.now
     run.state(Phase.SUCCEEDED, Reason.SUCCEEDED, f"wrote {run.output}")
     return f"wrote {run.output}"
@@ -309,6 +312,7 @@ class _Pass:
     debug: DebugArtefacts | None = None
     completion_time: str | None = None
     composed: TerminationMessage | None = None  # compose's record
+    verification: VerificationStatus | None = None  # what the residual-face check found
 
     def __post_init__(self) -> None:
         self.conditions = list(self.obs.status.conditions)
@@ -419,6 +423,14 @@ class _Pass:
             if seconds is not None:
                 self.finished.append((row.stage, seconds))
 
+    def record_verification(self) -> None:
+        """The Verified condition from the check's result; a Warning Event the first time it finds faces."""
+        status, reason, message = verification.condition(self.verification)
+        before = self.obs.status.condition(ConditionType.VERIFIED)
+        self.set_condition(ConditionType.VERIFIED, status, reason, message)
+        if reason == Reason.RESIDUAL_FACES and (before is None or before.reason != reason):
+            self.events.append(Event("Warning", reason, message))
+
     def split_counts(self, split: JobView) -> tuple[int | None, int | None]:
         return progress.split_counts(self.pods_of(split), self.jobs.get(Stage.WORK), self.obs.status.progress)
 
@@ -465,6 +477,7 @@ class _Pass:
             output=self.output or (plan.output_url if plan else None),
             intermediates=plan.job_url if plan else None,
             debug=self.debug,
+            verification=self.verification,
             failed_indexes=self.failed_indexes,
             jobs=names,
             attempt=self.attempt,
