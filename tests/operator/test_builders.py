@@ -110,7 +110,12 @@ def test_worker_job_is_indexed_with_per_index_retries_and_fail_fast_policy() -> 
             "containerName": "worker",
             "operator": "In",
             # a usage error (2) is permanent too: the command line came from the spec, no retry fixes it
-            "values": [int(ExitCode.USAGE), int(ExitCode.INVALID_INPUT), int(ExitCode.MODEL)],
+            "values": [
+                int(ExitCode.USAGE),
+                int(ExitCode.INVALID_INPUT),
+                int(ExitCode.MODEL),
+                int(ExitCode.RESIDUAL_FACES),
+            ],
         },
     }
     assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
@@ -124,6 +129,7 @@ def test_worker_job_passes_every_spec_option_as_cli_flags() -> None:
         anonymization={"method": "mosaic", "maskShape": "box", "maskScale": 1.5},
         smoothing={"lookBack": 12, "lookAhead": 3},
         encoding={"crf": 20, "preset": "fast"},
+        verification={"every": 5, "thresholdFactor": 0.7, "scaleFactor": 1.5, "maxResidualFrames": 0},
         debug=True,
     )  # fmt: skip
     command = container(build_worker_job(plan, chunks=2))["command"]
@@ -133,6 +139,8 @@ def test_worker_job_passes_every_spec_option_as_cli_flags() -> None:
         "--batch-size", "16", "--execution-provider", "cpu",
         "--replacewith", "mosaic", "--mask-shape", "box", "--mask-scale", "1.5",
         "--look-back", "12", "--look-ahead", "3", "--crf", "20", "--preset", "fast", "--debug",
+        "--verify", "--verify-every", "5", "--verify-thresh-factor", "0.7", "--verify-scale-factor", "1.5",
+        "--verify-max-residual-frames", "0",
     ]  # fmt: skip
     assert "--index" not in command  # JOB_COMPLETION_INDEX, set by Kubernetes, picks the chunk
 

@@ -130,6 +130,7 @@ class ConditionType(StrEnum):
     SPLIT = "Split"  # True once the input is cut into chunks
     PROCESSED = "Processed"  # True once every chunk is anonymized
     COMPLETE = "Complete"  # True once the output is published
+    VERIFIED = "Verified"  # True: the check found no residual face; False: it found some (see status)
     FAILED = "Failed"  # True while the job is failed (False again after a retry)
 
 
@@ -156,6 +157,8 @@ class Reason(StrEnum):
     COMPOSING = "Composing"
     SUCCEEDED = "Succeeded"
     RETRY_REQUESTED = "RetryRequested"
+    VERIFIED = "Verified"  # the residual-face check found nothing face-like left sharp
+    NOT_VERIFIED = "NotVerified"  # verification is off, or no chunk reported one
     # failures
     INVALID_SPEC = "InvalidSpec"  # the spec can never work with this operator's settings
     INVALID_INPUT = "InvalidInput"  # the input can never be processed (worker exit code 3)
@@ -163,6 +166,7 @@ class Reason(StrEnum):
     MODEL_ERROR = "ModelError"  # detector model missing or unloadable (worker exit code 5)
     INTERNAL_ERROR = "InternalError"  # a worker bug or crash that kept failing
     CHUNK_FAILED = "ChunkFailed"  # one or more chunks failed more often than allowed
+    RESIDUAL_FACES = "ResidualFaces"  # the check found faces left sharp (over the bound: nothing published)
     RESULT_MISSING = "ResultMissing"  # a stage succeeded but its pod and result are gone
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     JOB_FAILED = "JobFailed"  # a Job failed for a reason none of the above names
@@ -322,6 +326,35 @@ class Smoothing(_Api):
     )
 
 
+class Verification(_Api):
+    """The residual-face check: each chunk worker re-detects its output, more sensitively than the
+    processing did, and reports what still looks like a sharp face (status.verification, a report
+    beside the output, the condition Verified and an Event)."""
+
+    enabled: bool = Field(d.VERIFY.default, description="Run the check.")
+    every: int = Field(
+        d.VERIFY_EVERY.default,
+        **d.VERIFY_EVERY.bounds.field(),
+        description="Check every n-th frame (1: every frame; the default costs about a tenth of the time).",
+    )
+    threshold_factor: float = Field(
+        d.VERIFY_THRESHOLD_FACTOR.default,
+        **d.VERIFY_THRESHOLD_FACTOR.bounds.field(),
+        description="The check's thresholds: the detector's and the score of a face on its own, times this.",
+    )
+    scale_factor: float = Field(
+        d.VERIFY_SCALE_FACTOR.default,
+        **d.VERIFY_SCALE_FACTOR.bounds.field(),
+        description="The check's inference size: the detector's times this (finer finds smaller faces).",
+    )
+    max_residual_frames: int | None = Field(
+        d.VERIFY_MAX_RESIDUAL_FRAMES.default,
+        **d.VERIFY_MAX_RESIDUAL_FRAMES.bounds.field(),
+        description="Fail the job, publishing nothing, when more checked frames than this keep a face"
+        " (0: none allowed). Default: report only.",
+    )
+
+
 class Encoding(_Api):
     """H.264 encoding of the anonymized chunks."""
 
@@ -435,6 +468,7 @@ class FaceBlurJobSpec(_Api):
         " every detection is blurred in its own frame only.",
     )
     encoding: Encoding = _section(Encoding, "Encoding of the output.")
+    verification: Verification = _section(Verification, "The residual-face check of the output.")
     chunking: Chunking = _section(Chunking, "How the input is cut into chunks.")
     parallelism: int = Field(4, ge=1, le=1000, description="Most worker pods running at once.")
     max_retries_per_chunk: int = Field(
@@ -493,6 +527,22 @@ class DebugArtefacts(_Status):
     contact_sheet: str | None = Field(None, description="URL of the contact sheet PNG.")
 
 
+class ResidualFrameStatus(_Status):
+    frame: int = Field(description="Frame number, from 0.")
+    time_seconds: float = Field(description="Its presentation time from the start of the video.")
+    score: float = Field(description="The check's best score of a sharp region in it.")
+
+
+class VerificationStatus(_Status):
+    frames_checked: int = Field(0, description="Frames of the output the check looked at.")
+    residual_frames: int = Field(0, description="Checked frames with something face-like still sharp.")
+    candidates: int = Field(0, description="Face-like sharp regions found in them.")
+    worst: list[ResidualFrameStatus] = Field(
+        default_factory=list, max_length=16, description="The highest-scoring residual frames."
+    )
+    report: str | None = Field(None, description="URL of the full report (JSON, beside the output).")
+
+
 class StageJobs(_Status):
     split: str | None = Field(None, description="Name of the split Job.")
     work: str | None = Field(None, description="Name of the Indexed worker Job.")
@@ -525,6 +575,7 @@ class FaceBlurJobStatus(_Status):
     output: str | None = Field(None, description="URL of the output video.")
     intermediates: str | None = Field(None, description="URL of the intermediates (the worker's job URL).")
     debug: DebugArtefacts | None = Field(None, description="Debug video and contact sheet, when debug is on.")
+    verification: VerificationStatus | None = Field(None, description="What the residual-face check found.")
     failed_indexes: str | None = Field(None, description="Chunks that failed, e.g. 3,5-7.")
     jobs: StageJobs | None = Field(None, description="Names of this job's Jobs.")
     attempt: int = Field(0, description="How many retries were made (faceblur.dev/retry).")
