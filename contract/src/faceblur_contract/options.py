@@ -53,7 +53,7 @@ class ProcessOptions:
     look_ahead: int = d.LOOK_AHEAD.default
     batch_size: int = d.BATCH_SIZE.default
     execution_provider: ExecutionProvider = d.EXECUTION_PROVIDER.default
-    threads: int | None = d.THREADS.default  # onnxruntime intra-op threads; None: its default
+    threads: int | None = d.THREADS.default  # the worker's thread budget; None: the cores it may use
     crf: int = d.CRF.default
     preset: X264Preset = d.PRESET.default
     debug: bool = d.DEBUG.default  # also write a debug video with boxes and scores

@@ -84,11 +84,11 @@ def stream_facts(path: Path) -> StreamFacts:
         )
 
 
-def decode_frames(path: Path, limit: int | None = None) -> Iterator[av.VideoFrame]:
-    """Frames of the first video stream in presentation order, I420, decoded with threads."""
+def decode_frames(path: Path, limit: int | None = None, threads: int = 0) -> Iterator[av.VideoFrame]:
+    """Frames of the first video stream in presentation order, I420; `threads` 0: FFmpeg's choice."""
     with _open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _decode_threads(stream, threads)
         count = 0
         try:
             for frame in container.decode(stream):
@@ -100,20 +100,29 @@ def decode_frames(path: Path, limit: int | None = None) -> Iterator[av.VideoFram
             raise InvalidInputError(f"{path.name}: cannot decode frame {count}: {exc}") from exc
 
 
-def decode_tail(path: Path, count: int, total: int) -> list[av.VideoFrame]:
+def decode_tail(path: Path, count: int, total: int, threads: int = 0) -> list[av.VideoFrame]:
     """The last `count` of a file's `total` frames; seeks near the end when keyframes allow."""
     if count <= 0:
         return []
     if count < total:
-        tail = _decode_tail_after_seek(path, count, total)
+        tail = _decode_tail_after_seek(path, count, total, threads)
         if tail is not None:
             return tail
     frames: collections.deque[av.VideoFrame] = collections.deque(maxlen=count)
-    frames.extend(decode_frames(path))
+    frames.extend(decode_frames(path, threads=threads))
     return list(frames)
 
 
-def _decode_tail_after_seek(path: Path, count: int, total: int) -> list[av.VideoFrame] | None:
+def _decode_threads(stream: Any, threads: int) -> None:
+    """FFmpeg's frame and slice threads (`threads` 0: as many as it likes; 1: in the caller's thread)."""
+    stream.thread_type = "AUTO"
+    if threads:
+        stream.codec_context.thread_count = threads
+
+
+def _decode_tail_after_seek(
+    path: Path, count: int, total: int, threads: int = 0
+) -> list[av.VideoFrame] | None:
     """Decode from a keyframe before the estimated start of the tail; None when it lands too late.
 
     Frames are counted from the end (the last decoded frame is frame total-1), so frames a
@@ -121,7 +130,7 @@ def _decode_tail_after_seek(path: Path, count: int, total: int) -> list[av.Video
     """
     with _open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _decode_threads(stream, threads)
         start, duration = stream.start_time, stream.duration
         if duration is None and container.duration is not None and stream.time_base:
             duration = int(container.duration / 1_000_000 / stream.time_base)
@@ -231,7 +240,7 @@ class ChunkEncoder:
     finishing it; the caller owns the (temporary) path and discards it.
     """
 
-    def __init__(self, path: Path, facts: StreamFacts, crf: int, preset: str) -> None:
+    def __init__(self, path: Path, facts: StreamFacts, crf: int, preset: str, threads: int = 0) -> None:
         self.path = path
         self._container: Any = av.open(str(path), mode="w", format="matroska")
         try:
@@ -244,6 +253,8 @@ class ChunkEncoder:
             context.color_range, context.colorspace = facts.color_range, facts.colorspace
             context.color_primaries, context.color_trc = facts.color_primaries, facts.color_trc
             stream.options = {"crf": str(crf), "preset": str(preset)}  # Cython refuses str subclasses
+            if threads:  # 1: x264 encodes in the caller's thread, no frame or lookahead threads
+                context.thread_count = threads
             self._stream = stream
         except (av.error.FFmpegError, ValueError) as exc:
             self._container.close()

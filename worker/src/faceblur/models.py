@@ -17,11 +17,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import onnx
-
 from faceblur.errors import ModelError
+
+if TYPE_CHECKING:  # onnx (with ml_dtypes) takes about 2 s to import: only when a model is converted
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def make_centerface_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
     landmarks): only the channel counts stay fixed. Initializers that old exporters also
     listed as graph inputs are dropped from the inputs so onnxruntime may fold them.
     """
+    import onnx
+
     dynamic = onnx.ModelProto()
     dynamic.CopyFrom(model)
     graph = dynamic.graph
@@ -87,6 +91,8 @@ def dynamic_centerface_path(source: Path | None = None, cache_dir: Path | None =
     target = (cache_dir or model_cache_dir()) / f"centerface-dynamic-{digest}.onnx"
     if target.is_file():
         return target
+    import onnx
+
     try:
         static = onnx.load_from_string(data)
     except Exception as exc:  # protobuf raises several unrelated types

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 _POLL_S = 0.1
 
@@ -42,6 +43,10 @@ class Channel(Generic[T]):
     def abort(self) -> None:
         self._aborted.set()
 
+    @property
+    def aborted(self) -> bool:
+        return self._aborted.is_set()
+
     def _put(self, item: T | _End) -> None:
         while True:
             if self._aborted.is_set():
@@ -65,7 +70,7 @@ class Channel(Generic[T]):
             yield item
 
 
-def run_stages(stages: list[Callable[[], None]], channels: list[Channel[object]]) -> None:
+def run_stages(stages: Sequence[Callable[[], None]], channels: Sequence[Channel[Any]]) -> None:
     """Run all stages but the last in threads and the last in this thread; re-raise the first error."""
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -94,3 +99,48 @@ def run_stages(stages: list[Callable[[], None]], channels: list[Channel[object]]
             thread.join()
     if errors:
         raise errors[0]
+
+
+def ordered_lanes(
+    source: Iterator[A], work: Callable[[A], Iterable[T]], out: Channel[T], count: int
+) -> list[Callable[[], None]]:
+    """`count` stages that take items from `source` in turn, run `work` on each in parallel and
+    put its results into `out` in the source's order; the last lane to finish closes `out`.
+
+    Parallel calls of a single-threaded library (one onnxruntime call per lane) keep every
+    core busy without the barrier of a parallel loop inside each call.
+    """
+    take = threading.Lock()
+    turn = threading.Condition()
+    state = {"taken": 0, "delivered": 0, "running": max(1, count)}
+
+    def lane() -> None:
+        finished = False
+        try:
+            while True:
+                with take:
+                    item = next(source, _END)
+                    number = state["taken"]
+                    state["taken"] += 1
+                if isinstance(item, _End):
+                    finished = True
+                    return
+                results = list(work(item))
+                with turn:
+                    while state["delivered"] != number:
+                        if out.aborted:
+                            raise AbortedError
+                        turn.wait(_POLL_S)
+                for result in results:
+                    out.put(result)
+                with turn:
+                    state["delivered"] += 1
+                    turn.notify_all()
+        finally:
+            with turn:
+                state["running"] -= 1
+                last = state["running"] == 0
+            if last and finished:
+                out.close()
+
+    return [lane for _ in range(max(1, count))]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from faceblur.anonymize import (
@@ -55,10 +56,13 @@ from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
 from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
-from faceblur.pipeline import Channel, run_stages
+from faceblur.pipeline import Channel, ordered_lanes, run_stages
+from faceblur.providers import CPU, available_providers, choose_providers
 from faceblur.regions import FrameRegions, RegionMap, frame_seconds, region_map
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
+from faceblur.stageclock import StageClock
 from faceblur.storage import ObjectStore
+from faceblur.threadplan import ThreadPlan, available_cores, plan_threads
 from faceblur.verifypass import verify_processed
 
 log = logging.getLogger(__name__)
@@ -147,7 +151,8 @@ def process_chunk(
         log.info("chunk %d is already done: nothing to do", index)
         return ChunkResult.model_validate_json(store.get_bytes(result_key))
     previous = _previous_detections(store, layout, index) if options.merge else None
-    detector = build_detector(options.detectors, options.execution_provider, options.threads)
+    plan = thread_plan(options)
+    detector = build_detector(options.detectors, options.execution_provider, plan.intra_op)
     params = SmoothingParams.for_window(options.look_back, options.look_ahead)
     before = params.horizon_before
     if options.fail_secure:
@@ -158,14 +163,19 @@ def process_chunk(
     with tempfile.TemporaryDirectory(prefix=f"faceblur-{index:06d}-") as tmp_name:
         tmp = Path(tmp_name)
         files = _download_chunks(store, segments, tmp)
-        outcome = _run(segments, files, chunk, manifest, detector, previous, params, options, tmp, progress)
+        outcome = _run(
+            segments, files, chunk, manifest, detector, previous, params, options, plan, tmp, progress
+        )
+        del detector  # its sessions' memory goes back before the verification pass builds its own
         if outcome.whole:
             failed = sum(1 for why in outcome.whole.values() if why == "detection failed")
             log.warning(
                 "chunk %d: fail-secure anonymized %d frames whole (detection failed: %d, face lost: %d)",
                 index, len(outcome.whole), failed, len(outcome.whole) - failed,
             )  # fmt: skip
-        verification = verify_processed(tmp / "processed.mkv", chunk, manifest, options, options.threads)
+        verify_cpu = time.process_time()  # nothing else runs meanwhile: the process's time is the pass's
+        verification = verify_processed(tmp / "processed.mkv", chunk, manifest, options, plan.alone)
+        log.info("chunk %d: verification CPU s %.3f", index, time.process_time() - verify_cpu)
         detections, result = _documents(chunk, names, outcome, time.monotonic() - started)
         if verification is not None:
             result = result.model_copy(update={"verification": verification.summary})
@@ -183,6 +193,13 @@ def process_chunk(
         index, result.frames, result.faces, result.detected_faces, result.seconds,
     )  # fmt: skip
     return result
+
+
+def thread_plan(options: ProcessOptions) -> ThreadPlan:
+    """The worker's threads from its budget (--threads, or the cores it may use)."""
+    on_gpu = choose_providers(options.execution_provider, available_providers())[0] != CPU
+    cv2.setNumThreads(1)  # OpenCV's own pool would compete with the plan's threads
+    return plan_threads(options.threads or available_cores(), on_gpu)
 
 
 def _documents(
@@ -242,6 +259,7 @@ def _run(
     previous: ChunkDetections | None,
     params: SmoothingParams,
     options: ProcessOptions,
+    plan: ThreadPlan,
     tmp: Path,
     progress: Progress | None,
 ) -> _Outcome:
@@ -258,35 +276,37 @@ def _run(
     outcome = _Outcome()
     replaced = set(detector.names)
     earlier = _earlier_raw(previous, replaced)
+    clock = StageClock()
 
     def decode() -> None:
         for segment in segments:
             own = segment.chunk.index == chunk.index
-            for number, frame in _numbered(segment, files):
-                decoded.put(_Work(number, frame if own else None, view.images(frame)))
+            for number, frame in clock.iterate("decode", _numbered(segment, files, plan.decoder)):
+                images = clock.timed("resize", view.images, frame)
+                decoded.put(_Work(number, frame if own else None, images))
         decoded.close()
 
-    def detect() -> None:
-        for batch in _batches(decoded, batch_size):
-            if options.fail_secure:
-                found = _detected(view, detector, batch, outcome.failed)
-            else:
-                found = view.detect(detector, batch)
-            for work, boxes in zip(batch, found, strict=True):
-                work.boxes = earlier.get(work.number, []) + boxes
-                work.detect_images = {}
-                detected.put(work)
-        detected.close()
+    def detect(batch: list[_Work]) -> list[_Work]:
+        started = time.thread_time()
+        if options.fail_secure:
+            found = _detected(view, detector, batch, outcome.failed)
+        else:
+            found = view.detect(detector, batch)
+        for work, boxes in zip(batch, found, strict=True):
+            work.boxes = earlier.get(work.number, []) + boxes
+            work.detect_images = {}
+        clock.add("detect", time.thread_time() - started)
+        return batch
 
     def render() -> None:
         with contextlib.ExitStack() as encoders:
             encoder = encoders.enter_context(
-                ChunkEncoder(tmp / "processed.mkv", facts, options.crf, options.preset)
+                ChunkEncoder(tmp / "processed.mkv", facts, options.crf, options.preset, plan.encoder)
             )
             debug = None
             if options.debug:
                 debug = encoders.enter_context(
-                    ChunkEncoder(tmp / "debug.mkv", facts, options.crf, options.preset)
+                    ChunkEncoder(tmp / "debug.mkv", facts, options.crf, options.preset, plan.encoder)
                 )
             decisions = Confirmations(outcome.raw, params.hysteresis, params.iou_threshold)
             masking = _Masking.of(chunk, manifest, facts, options, params, decisions, outcome.failed)
@@ -300,25 +320,33 @@ def _run(
                 masks, why = masking.masks(work.number)
                 if why is not None:
                     outcome.whole[work.number] = why
-                frame = _anonymized(work.frame, boxes, options, facts, masks)
-                encoder.encode(frame)
+                frame = clock.timed("anonymize", _anonymized, work.frame, boxes, options, facts, masks)
+                clock.timed("encode", encoder.encode, frame)
                 if debug is not None:
                     debug.encode(_debug_frame(frame, [*boxes, *dropped]))
                 outcome.frames_done += 1
                 if progress is not None:
                     progress(1)
 
-    run_stages([decode, detect, render], [decoded, detected])  # type: ignore[list-item]
+    lanes = ordered_lanes(_batches(decoded, batch_size), detect, detected, plan.lanes)
+    clock.timed("render", run_stages, [decode, *lanes, render], [decoded, detected])
+    log.info(
+        "chunk %d: stage CPU s %s (%d frames encoded; %s)",
+        chunk.index, clock.text(), outcome.frames_done, plan,
+    )  # fmt: skip
     return outcome
 
 
-def _numbered(segment: Segment, files: Mapping[int, Path]) -> Iterator[tuple[int, av.VideoFrame]]:
+def _numbered(
+    segment: Segment, files: Mapping[int, Path], threads: int = 0
+) -> Iterator[tuple[int, av.VideoFrame]]:
     """The segment's frames with their frame numbers; a chunk that decodes to another count is refused."""
     path = files[segment.chunk.index]
+    limit = segment.count if segment.part == "head" else None
     if segment.part == "tail":
-        frames: Iterable[av.VideoFrame] = decode_tail(path, segment.count, segment.chunk.frame_count)
+        frames: Iterable[av.VideoFrame] = decode_tail(path, segment.count, segment.chunk.frame_count, threads)
     else:
-        frames = decode_frames(path, limit=segment.count if segment.part == "head" else None)
+        frames = decode_frames(path, limit=limit, threads=threads)
     count = 0
     for number, frame in zip(segment.frames, frames, strict=False):
         count += 1

@@ -124,7 +124,7 @@ Threads = Annotated[
         d.THREADS.flag,
         **d.THREADS.bounds.option(),
         envvar=d.THREADS.envvar,
-        help="onnxruntime threads per worker.",
+        help="Threads per worker, shared by decoder, detector and encoder (default: the cores it may use).",
         rich_help_panel=_DETECTION,
     ),
 ]

@@ -1,0 +1,49 @@
+"""The worker's thread budget: who gets how many threads, and how many cores a pod may use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from faceblur.threadplan import MAX_LANES, available_cores, plan_threads, quota_cores
+
+
+def test_two_cores_detect_in_two_single_threaded_lanes_and_nothing_else_threads() -> None:
+    plan = plan_threads(2)
+    assert (plan.lanes, plan.intra_op, plan.decoder, plan.encoder, plan.alone) == (2, 1, 1, 1, 2)
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 4, 8, 16, 64])
+def test_every_library_gets_a_thread_and_the_lanes_use_the_budget(budget: int) -> None:
+    plan = plan_threads(budget)
+    assert plan.lanes == min(budget, MAX_LANES)
+    assert budget - plan.lanes < plan.lanes * plan.intra_op <= budget
+    assert plan.alone == budget
+    assert plan.decoder >= 1
+    assert 1 <= plan.encoder <= max(1, budget // 2)
+
+
+def test_larger_budgets_give_x264_threads_before_its_thread_becomes_the_limit() -> None:
+    assert plan_threads(3).encoder == 1
+    assert plan_threads(4).encoder >= 2
+    assert plan_threads(16).encoder > plan_threads(4).encoder
+
+
+def test_on_a_gpu_two_lanes_feed_the_device() -> None:
+    assert plan_threads(16, on_gpu=True).lanes == 2
+    assert plan_threads(1, on_gpu=True).lanes == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "cores"),
+    [("max 100000", None), ("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1), ("junk", None)],
+)
+def test_a_cgroup_quota_rounds_up_to_whole_cores(text: str, cores: int | None) -> None:
+    assert quota_cores(text) == cores
+
+
+def test_available_cores_is_capped_by_the_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("100000 100000\n")
+    assert available_cores(cpu_max) == 1
+    assert available_cores(tmp_path / "absent") >= 1
