@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,7 +14,8 @@ import pytest
 from faceblur.anonymize import mosaic
 from faceblur.blur import blur
 from faceblur.compose import compose
-from faceblur.errors import ResidualFacesError
+from faceblur.contactsheet import THUMB_WIDTH
+from faceblur.errors import ExitCode, ResidualFacesError
 from faceblur.layout import JobLayout
 from faceblur.options import DetectorSpec, ProcessOptions
 from faceblur.storage import LocalStore
@@ -144,3 +148,49 @@ def test_merging_chunk_reports_is_the_report_of_the_whole(
 def test_verification_off_writes_no_report(group: FaceVideo, tmp_path: Path) -> None:
     _run(group, tmp_path, "off", ProcessOptions(verify=VerifyOptions(enabled=False)))
     assert not (tmp_path / "off.verify.json").exists()
+
+
+FACEBLUR = str(Path(sys.executable).parent / "faceblur")
+# ONE_FACE_LEFT on the command line, in two chunks
+BROKEN_FLAGS = [
+    "--thresh", "0.85", "--look-back", "0", "--look-ahead", "0", "--workers", "1", "--chunks", "2",
+]  # fmt: skip
+
+
+def _faceblur(*args: str, log: Path) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("FACEBLUR_", "JOB_COMPLETION"))}
+    environment["FACEBLUR_TERMINATION_LOG"] = str(log)
+    return subprocess.run([FACEBLUR, *args], capture_output=True, text=True, env=environment, timeout=600)
+
+
+def test_the_cli_summary_and_contact_sheet_show_residual_frames_and_a_bound_fails_the_run(
+    group: FaceVideo, tmp_path: Path
+) -> None:
+    output, work, log = tmp_path / "cli.mp4", tmp_path / "work", tmp_path / "termination.log"
+    shown = _faceblur(
+        "blur", str(group.path), "-o", str(output), *BROKEN_FLAGS, "--debug", "--workdir", str(work),
+        "--keep-intermediates", log=log,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "verification" in shown.stdout
+    assert "with a sharp face-like region" in " ".join(shown.stdout.split())
+    assert json.loads(log.read_text())["verification"]["residual_frames"] >= 1
+    sheet = cv2.imread(str(tmp_path / "cli.contact-sheet.png"))
+    assert sheet is not None
+    thumb_height = round(group.height * THUMB_WIDTH / group.width)
+    assert sheet.shape[0] == 4 * thumb_height  # 12 sampled frames and 3 more marked: 4 rows, not 3
+    red = (sheet[:, :, 2] > 200) & (sheet[:, :, 1] < 40) & (sheet[:, :, 0] < 40)
+    assert red.sum() > 4 * 4 * (THUMB_WIDTH + thumb_height)  # the marked tiles' red frames
+
+    refused = tmp_path / "refused.mp4"
+    failed = _faceblur(
+        "blur", str(group.path), "-o", str(refused), *BROKEN_FLAGS, "--workdir", str(work),
+        "--verify-max-residual-frames", "0", log=log,
+    )  # fmt: skip
+    assert failed.returncode == int(ExitCode.RESIDUAL_FACES), failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1, failed.stderr
+    assert lines[0].startswith("faceblur blur: error: ")
+    assert f"{refused} not published" in lines[0]
+    assert not refused.exists()
+    assert json.loads(log.read_text())["reason"] == "ResidualFaces"
