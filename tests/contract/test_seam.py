@@ -18,7 +18,10 @@ import pytest
 import typer.main
 import yaml
 from faceblur import cli
-from faceblur_contract.options import ProcessOptions
+from faceblur_contract.argv import ProcessRequest, process_argv
+from faceblur_contract.defaults import REGIONS_MAX
+from faceblur_contract.options import ProcessOptions, UsageError
+from faceblur_contract.regions import Region
 from faceblur_operator import crd
 from faceblur_operator.api import Detector, FaceBlurJobSpec
 from faceblur_operator.plan import JobPlan, Owner, process_request, resolve
@@ -30,10 +33,18 @@ OWNER = Owner(name="seam", namespace="ns", uid="0123456789abcdef")
 BASE: dict[str, Any] = {"input": {"bucket": "in", "key": "videos/a.mp4"}, "storage": {"endpoint": "s3:9000"}}
 
 # The sections of the spec that reach the worker's command line.
-PROCESS_SECTIONS = ("detector", "anonymization", "smoothing", "encoding")
+PROCESS_SECTIONS = ("detector", "anonymization", "smoothing", "encoding", "regions", "failSecure")
 SPLIT_SECTION = "chunking"
 
 Reader = Callable[[ProcessOptions], Any]
+
+
+def region_docs(regions: tuple[Region, ...]) -> list[dict[str, float]]:
+    """Regions as the spec writes them (unset times left out)."""
+    names = ("x", "y", "width", "height", "start", "end")
+    return [{n: getattr(r, n) for n in names if getattr(r, n) is not None} for r in regions]
+
+
 PROCESS_READERS: dict[str, Reader] = {
     "detector.name": lambda o: o.detectors[0].name.value,
     "detector.model": lambda o: o.detectors[0].model,
@@ -48,6 +59,10 @@ PROCESS_READERS: dict[str, Reader] = {
     "smoothing.lookAhead": lambda o: o.look_ahead,
     "encoding.crf": lambda o: o.crf,
     "encoding.preset": lambda o: o.preset.value,
+    "regions.keep": lambda o: region_docs(o.keep_regions),
+    "regions.blur": lambda o: region_docs(o.blur_regions),
+    "failSecure.enabled": lambda o: o.fail_secure,
+    "failSecure.holdFrames": lambda o: o.fail_secure_hold,
     "debug": lambda o: o.debug,
 }
 SPLIT_PARAMS = {
@@ -107,8 +122,36 @@ def with_field(path: str, value: Any) -> dict[str, Any]:
     return spec
 
 
+def region_edges(item: dict[str, Any]) -> list[list[dict[str, float]]]:
+    """Region lists at every edge of a region field, the other fields chosen so that the CEL rules
+    (x + width <= 1, y + height <= 1, start < end) hold; and the most regions the schema admits."""
+    props = item["properties"]
+    time_max = props["end"]["maximum"]
+    cases: list[list[dict[str, float]]] = []
+    for name, node in props.items():
+        for value in edges(node):
+            region = {"x": 0.0, "y": 0.0, "width": 1.0, "height": 1.0, name: value}
+            if name in ("x", "y"):
+                region["width" if name == "x" else "height"] = 1.0 - value
+            elif name == "start":
+                region["end"] = time_max
+            elif name == "end":
+                region["start"] = 0.0
+            cases.append([region])
+    many = {"x": 0.25, "y": 0.5, "width": 0.5, "height": 0.125, "start": 1.5, "end": 2.0}
+    return [*cases, [many] * REGIONS_MAX]
+
+
 def edge_cases() -> list[tuple[str, Any]]:
-    return [(path, value) for path, node in leaves() for value in STRING_EDGES.get(path) or edges(node)]
+    properties = spec_schema()["properties"]
+    cases = []
+    for path, node in leaves():
+        if node.get("type") == "array":
+            cases += [(path, value) for value in region_edges(node["items"])]
+        else:
+            cases += [(path, value) for value in STRING_EDGES.get(path) or edges(node)]
+    assert {p for p, _ in cases} >= {f"regions.{kind}" for kind in properties["regions"]["properties"]}
+    return cases
 
 
 def parse(command: str, args: tuple[str, ...]) -> dict[str, Any]:
@@ -173,6 +216,44 @@ def test_every_example_parses_to_the_options_it_asks_for(path: Path) -> None:
     )
     compose = parse("compose", plan.compose_args)
     assert (compose["output"], compose["debug"]) == (plan.output_url, spec.debug)
+
+
+def test_region_edges_include_the_tightest_regions() -> None:
+    keep = [v for p, v in edge_cases() if p == "regions.keep"]
+    assert [
+        {"x": math.nextafter(1.0, 0.0), "y": 0.0, "width": 1.0 - math.nextafter(1.0, 0.0), "height": 1.0}
+    ] in keep
+    assert any(v[0].get("end") == math.nextafter(0.0, 1.0) for v in keep)  # exclusive: 0 is refused
+    assert any(len(v) == REGIONS_MAX for v in keep)
+
+
+def test_regions_and_fail_secure_round_trip_through_the_workers_parser() -> None:
+    request = ProcessRequest(
+        keep_regions=(Region(0.7, 0.6, 0.3, 0.4), Region(0, 0, 0.5, 1, start=10, end=20.5)),
+        blur_regions=(Region(0.1, 0.2, 1e-05, 0.3, start=1e-05), Region(0.5, 0.5, 0.5, 0.5, end=2.5)),
+        fail_secure=True,
+        fail_secure_hold=300,
+    )
+    args = process_argv("s3://b/job", request)
+    assert cli.processing_options(parse("process", args)) == request.options()
+    assert "0,0,0.5,1@10-20.5" in args
+    assert "0.1,0.2,1e-05,0.3@0.00001-" in args  # no exponent in a time: its '-' is the range's
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0.5,0,0.6,1", "x \\+ width must be <= 1"),
+        ("0,0,1,1@5-5", "start must be before end"),
+        ("0,0,0,1", "width must be a number > 0"),
+        ("0,0,1", "X,Y,W,H"),
+        ("0,0,1,1@soon", "time range"),
+    ],
+)
+def test_the_worker_refuses_a_region_the_crd_refuses(value: str, message: str) -> None:
+    args = ("--job", "s3://b/job", "--blur-region", value)
+    with pytest.raises(UsageError, match=message):
+        cli.processing_options(parse("process", args))
 
 
 def test_defaults_agree_on_both_sides() -> None:

@@ -19,6 +19,7 @@ from faceblur_contract.enums import (
     X264Preset,
 )
 from faceblur_contract.options import DetectorSpec, ProcessOptions, VerifyOptions, parse_scale
+from faceblur_contract.regions import Region
 
 JOB_FLAG = "--job"
 INPUT_FLAG = "--input"
@@ -50,6 +51,10 @@ class ProcessRequest:
     crf: int = d.CRF.default
     preset: X264Preset = d.PRESET.default
     debug: bool = d.DEBUG.default
+    keep_regions: tuple[Region, ...] = ()
+    blur_regions: tuple[Region, ...] = ()
+    fail_secure: bool = d.FAIL_SECURE.default
+    fail_secure_hold: int = d.FAIL_SECURE_HOLD.default
     verify: VerifyOptions = field(default_factory=VerifyOptions)
 
     def options(self) -> ProcessOptions:
@@ -72,6 +77,10 @@ class ProcessRequest:
             crf=self.crf,
             preset=self.preset,
             debug=self.debug,
+            keep_regions=self.keep_regions,
+            blur_regions=self.blur_regions,
+            fail_secure=self.fail_secure,
+            fail_secure_hold=self.fail_secure_hold,
             verify=self.verify,
         )
 
@@ -97,6 +106,11 @@ def process_argv(job_url: str, request: ProcessRequest) -> tuple[str, ...]:
     args += [d.CRF.flag, str(request.crf), d.PRESET.flag, request.preset.value]
     if request.debug:
         args.append(d.DEBUG.flag)
+    args += [word for region in request.keep_regions for word in (d.KEEP_REGION.flag, region.text())]
+    args += [word for region in request.blur_regions for word in (d.BLUR_REGION.flag, region.text())]
+    if request.fail_secure:
+        args.append(d.FAIL_SECURE.flag)
+    args += [d.FAIL_SECURE_HOLD.flag, str(request.fail_secure_hold)]
     args += verify_argv(request.verify)
     return tuple(args)
 

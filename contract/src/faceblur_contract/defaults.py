@@ -108,6 +108,25 @@ SPLIT_MODE: Setting[SplitMode] = Setting("--split-mode", SplitMode.AUTO)
 
 DEBUG: Setting[bool] = Setting("--debug", False)
 
+# Regions (faceblur_contract.regions): rectangles relative to the displayed frame (0..1 of its width
+# and height, rotation applied), each optionally limited to [start, end) seconds of the video. A keep
+# region is never touched by face masks or fail-secure; a blur region is always blurred. The
+# count is bounded so the API server's CEL cost estimate of the region rules stays small.
+KEEP_REGION: Setting[tuple[str, ...]] = Setting("--keep-region", ())  # X,Y,W,H[@START-END], repeatable
+BLUR_REGION: Setting[tuple[str, ...]] = Setting("--blur-region", ())
+REGIONS_MAX = 32  # regions of each kind
+REGION_POSITION = Bounds(ge=0.0, lt=1.0)  # x, y: the top left corner
+REGION_SIZE = Bounds(gt=0.0, le=1.0)  # width, height; x + width <= 1 and y + height <= 1
+REGION_TIME_MAX = 1_000_000.0  # seconds (11.5 days)
+REGION_START = Bounds(ge=0.0, lt=REGION_TIME_MAX)  # start < end
+REGION_END = Bounds(gt=0.0, le=REGION_TIME_MAX)
+
+# Fail-secure: the whole frame is anonymized where detection failed, and where a confirmed face
+# stopped being detected for longer than the look-back window without leaving through the frame's
+# edge: from then on for at most `hold` frames, or until it is found again.
+FAIL_SECURE: Setting[bool] = Setting("--fail-secure", False)
+FAIL_SECURE_HOLD: Setting[int] = Setting("--fail-secure-hold", 50, Bounds(ge=1, le=300))
+
 # Verification (worker `verify.py`): each processed chunk is re-detected before it is published, on
 # every `every`-th frame of the video (frame numbers of the whole input, so chunking changes nothing),
 # by the job's detectors made more sensitive: their thresholds times `threshold_factor`, their

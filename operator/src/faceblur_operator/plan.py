@@ -217,6 +217,10 @@ def process_request(spec: FaceBlurJobSpec, detector: Detector) -> ProcessRequest
             scale_factor=spec.verification.scale_factor,
             max_residual_frames=spec.verification.max_residual_frames,
         ),
+        keep_regions=tuple(r.value() for r in spec.regions.keep),
+        blur_regions=tuple(r.value() for r in spec.regions.blur),
+        fail_secure=spec.fail_secure.enabled,
+        fail_secure_hold=spec.fail_secure.hold_frames,
     )
 
 

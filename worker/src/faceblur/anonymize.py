@@ -85,11 +85,7 @@ def anonymize_i420(
 
     Width and height must be even. Chroma regions are the luma ones halved, rounded outwards.
     """
-    luma = planes[:height]
-    chroma_h, chroma_w = height // 2, width // 2
-    chroma = planes[height:].reshape(-1)  # U then V, each chroma_h x chroma_w, packed
-    u_plane = chroma[: chroma_h * chroma_w].reshape(chroma_h, chroma_w)
-    v_plane = chroma[chroma_h * chroma_w : 2 * chroma_h * chroma_w].reshape(chroma_h, chroma_w)
+    luma, u_plane, v_plane = _i420_planes(planes, width, height)
     black_luma = 0 if full_range else 16
     for box in boxes:
         rect = mask_rect(box, style.mask_scale, width, height)
@@ -100,6 +96,98 @@ def anonymize_i420(
         chroma_rect = (x1 // 2, y1 // 2, -(-x2 // 2), -(-y2 // 2))
         replace_region(u_plane, chroma_rect, style, (128,))
         replace_region(v_plane, chroma_rect, style, (128,))
+
+
+@dataclass(frozen=True)
+class FrameMasks:
+    """Everything anonymized on one frame besides the face boxes, in stored pixels.
+
+    `whole` (fail-secure) anonymizes the whole frame instead of the faces; `keep` regions are left
+    as decoded by both; `blur` regions are anonymized in any case, keep regions included."""
+
+    whole: bool = False
+    keep: Sequence[Rect] = ()
+    blur: Sequence[Rect] = ()
+
+
+def anonymize_masked(
+    image: Pixels, boxes: Sequence[Sequence[float]], style: MaskStyle, masks: FrameMasks, fill: Sequence[int]
+) -> None:
+    """`anonymize` with fixed regions and fail-secure, on an HxW or HxWxC image, in place."""
+    height, width = image.shape[:2]
+    _masked([(image, 1, fill)], width, height, boxes, style, masks)
+
+
+def anonymize_i420_masked(
+    planes: Pixels,
+    width: int,
+    height: int,
+    boxes: Sequence[Sequence[float]],
+    style: MaskStyle,
+    masks: FrameMasks,
+    full_range: bool,
+) -> None:
+    """`anonymize_i420` with fixed regions and fail-secure, in place (even width and height)."""
+    luma, u_plane, v_plane = _i420_planes(planes, width, height)
+    black_luma = 0 if full_range else 16
+    _masked(
+        [(luma, 1, (black_luma,)), (u_plane, 2, (128,)), (v_plane, 2, (128,))],
+        width, height, boxes, style, masks,
+    )  # fmt: skip
+
+
+def _masked(
+    planes: Sequence[tuple[Pixels, int, Sequence[int]]],
+    width: int,
+    height: int,
+    boxes: Sequence[Sequence[float]],
+    style: MaskStyle,
+    masks: FrameMasks,
+) -> None:
+    """Faces (or the whole frame), then keep regions restored, then blur regions; per plane of
+    `(pixels, subsampling, fill)`. Keep regions shrink to whole subsampled pixels, the rest grows."""
+    kept = [
+        (plane, inner, plane[inner[1] : inner[3], inner[0] : inner[2]].copy())
+        for plane, step, _ in planes
+        for rect in masks.keep
+        if (inner := _subsampled(rect, step, outward=False)) is not None
+    ]
+    box_style = MaskStyle(style.replacewith, MaskShape.BOX, style.mask_scale)
+    rects = [(0, 0, width, height)] if masks.whole else [
+        rect for box in boxes if (rect := mask_rect(box, style.mask_scale, width, height)) is not None
+    ]  # fmt: skip
+    for plane, step, fill in planes:
+        for rect in rects:
+            outer = _subsampled(rect, step, outward=True)
+            if outer is not None:
+                replace_region(plane, outer, box_style if masks.whole else style, fill)
+    for plane, (x1, y1, x2, y2), pixels in kept:
+        plane[y1:y2, x1:x2] = pixels
+    for plane, step, fill in planes:
+        for rect in masks.blur:
+            outer = _subsampled(rect, step, outward=True)
+            if outer is not None:
+                replace_region(plane, outer, box_style, fill)
+
+
+def _subsampled(rect: Rect, step: int, *, outward: bool) -> Rect | None:
+    if step == 1:
+        return rect
+    x1, y1, x2, y2 = rect
+    if outward:
+        return x1 // step, y1 // step, -(-x2 // step), -(-y2 // step)
+    inner = -(-x1 // step), -(-y1 // step), x2 // step, y2 // step
+    return inner if inner[2] > inner[0] and inner[3] > inner[1] else None
+
+
+def _i420_planes(planes: Pixels, width: int, height: int) -> tuple[Pixels, Pixels, Pixels]:
+    """Views of the Y, U and V planes of one (H*3/2, W) I420 array."""
+    luma = planes[:height]
+    chroma_h, chroma_w = height // 2, width // 2
+    chroma = planes[height:].reshape(-1)  # U then V, each chroma_h x chroma_w, packed
+    u_plane = chroma[: chroma_h * chroma_w].reshape(chroma_h, chroma_w)
+    v_plane = chroma[chroma_h * chroma_w : 2 * chroma_h * chroma_w].reshape(chroma_h, chroma_w)
+    return luma, u_plane, v_plane
 
 
 def replace_region(image: Pixels, rect: Rect, style: MaskStyle, fill: Sequence[int]) -> None:

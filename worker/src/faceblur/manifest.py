@@ -132,3 +132,5 @@ class ChunkDetections(_Doc):
     # detections of the chunk's own frames that smoothing did not confirm (not blurred),
     # kept so that a merge pass sees every detection the first pass made
     rejected: dict[int, list[Box]] = {}
+    # frames of the chunk that fail-secure anonymized whole, and why ("detection failed", "face lost")
+    whole_frames: dict[int, str] = {}

@@ -32,6 +32,21 @@ def to_display(image: npt.NDArray[np.uint8], rotation: int) -> npt.NDArray[np.ui
     return image if turned == 0 else np.asarray(cv2.rotate(image, _TO_DISPLAY[turned]), dtype=np.uint8)
 
 
+def rect_to_stored(
+    rect: tuple[float, float, float, float], rotation: int, stored_width: int, stored_height: int
+) -> tuple[float, float, float, float]:
+    """One displayed-frame rectangle (x1, y1, x2, y2) on the stored frame, in float64 (fixed regions)."""
+    x1, y1, x2, y2 = rect
+    turned = normalize_rotation(rotation)
+    if turned == 90:  # as boxes_to_stored
+        return stored_width - y2, x1, stored_width - y1, x2
+    if turned == 180:
+        return stored_width - x2, stored_height - y2, stored_width - x1, stored_height - y1
+    if turned == 270:
+        return y1, stored_height - x2, y2, stored_height - x1
+    return rect
+
+
 def boxes_to_stored(boxes: Boxes, rotation: int, stored_width: int, stored_height: int) -> Boxes:
     """Map boxes found on the displayed frame back onto the stored frame."""
     turned = normalize_rotation(rotation)

@@ -212,6 +212,46 @@ Debug = Annotated[
         help="Also write a debug video with boxes and scores, and a contact sheet.",
     ),
 ]
+_REGIONS = "Regions and fail-secure"
+KeepRegion = Annotated[
+    list[str] | None,
+    typer.Option(
+        d.KEEP_REGION.flag,
+        envvar=d.KEEP_REGION.envvar,
+        help="Never anonymize faces here: X,Y,W,H[@START-END], fractions of the displayed frame and"
+        f" seconds (e.g. 0.7,0.6,0.3,0.4 or 0,0,0.5,1@10-20.5); repeatable, at most {d.REGIONS_MAX}.",
+        rich_help_panel=_REGIONS,
+    ),
+]
+BlurRegion = Annotated[
+    list[str] | None,
+    typer.Option(
+        d.BLUR_REGION.flag,
+        envvar=d.BLUR_REGION.envvar,
+        help="Always anonymize this region (same form as --keep-region); wins over keep regions.",
+        rich_help_panel=_REGIONS,
+    ),
+]
+FailSecure = Annotated[
+    bool,
+    typer.Option(
+        f"{d.FAIL_SECURE.flag}/--no-{d.FAIL_SECURE.flag.removeprefix('--')}",
+        envvar=d.FAIL_SECURE.envvar,
+        help="Anonymize the whole frame where detection failed, or where a confirmed face went"
+        " undetected for longer than --look-back without leaving through the frame's edge.",
+        rich_help_panel=_REGIONS,
+    ),
+]
+FailSecureHold = Annotated[
+    int,
+    typer.Option(
+        d.FAIL_SECURE_HOLD.flag,
+        **d.FAIL_SECURE_HOLD.bounds.option(),
+        envvar=d.FAIL_SECURE_HOLD.envvar,
+        help="Most frames one lost face keeps the whole frame anonymized (unless it is found again).",
+        rich_help_panel=_REGIONS,
+    ),
+]
 Merge = Annotated[
     bool,
     typer.Option(envvar=env("MERGE"), help="Add these detectors' boxes to the chunk's earlier detections."),
@@ -239,6 +279,10 @@ _PROCESSING: tuple[tuple[str, Any, Any], ...] = (
     ("preset", Preset, _DEFAULTS.preset),
     ("debug", Debug, _DEFAULTS.debug),
     ("draw_scores", DrawScores, _DEFAULTS.draw_scores),
+    ("keep_region", KeepRegion, None),
+    ("blur_region", BlurRegion, None),
+    ("fail_secure", FailSecure, _DEFAULTS.fail_secure),
+    ("fail_secure_hold", FailSecureHold, _DEFAULTS.fail_secure_hold),
 )
 _PROCESSING += VERIFY_OPTIONS  # the residual-face check (cli/verifyoptions.py)
 # Only for a second pass over chunks already processed (`process`).
@@ -279,5 +323,7 @@ def processing_options(params: dict[str, Any]) -> ProcessOptions:
         mask_scale=params["mask_scale"], look_back=params["look_back"], look_ahead=params["look_ahead"],
         crf=params["crf"], preset=params["preset"], debug=params["debug"],
         draw_scores=params["draw_scores"], merge=params.get("merge", False), force=params.get("force", False),
+        keep_regions=params["keep_region"], blur_regions=params["blur_region"],
+        fail_secure=params["fail_secure"], fail_secure_hold=params["fail_secure_hold"],
         verify=verify_options(params),
     )  # fmt: skip
