@@ -24,6 +24,7 @@ from faceblur_contract.records import ResidualFrame, VerificationReport
 from faceblur import verify
 from faceblur.codec import decode_frames, to_bgr
 from faceblur.detectors import CenterFaceDetector, ScrfdDetector, UnionDetector, build_detector
+from faceblur.detectors.scrfd import DEFAULT_INPUT_SIZE as SCRFD_INPUT_SIZE
 from faceblur.manifest import Chunk, Manifest, VideoInfo
 from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
 from faceblur.orientation import normalize_rotation, to_display
@@ -34,12 +35,17 @@ _DEFAULT_THRESHOLDS = {
     DetectorName.CENTERFACE: CenterFaceDetector.default_threshold,
     DetectorName.SCRFD: ScrfdDetector.default_threshold,
 }
+_DEFAULT_SIZES: dict[DetectorName, tuple[int, int] | None] = {
+    DetectorName.CENTERFACE: None,  # the frame's own size
+    DetectorName.SCRFD: SCRFD_INPUT_SIZE,  # its letterbox, whatever the frame's size
+}
 
 
 def sensitive_specs(
     specs: Sequence[DetectorSpec], upright: tuple[int, int], check: VerifyOptions
 ) -> list[DetectorSpec]:
-    """The job's detectors at the verifier's lower threshold and finer inference size."""
+    """The job's detectors at the verifier's lower threshold and finer inference size (each
+    detector's own size times the factor: CenterFace's default is the frame, SCRFD's its letterbox)."""
     return [
         replace(
             spec,
@@ -47,7 +53,7 @@ def sensitive_specs(
                 spec.thresh if spec.thresh is not None else _DEFAULT_THRESHOLDS[spec.name],
                 check.threshold_factor,
             ),
-            scale=verify.finer_scale(spec.scale or upright, check.scale_factor),
+            scale=verify.finer_scale(spec.scale or _DEFAULT_SIZES[spec.name] or upright, check.scale_factor),
         )
         for spec in specs
     ]
