@@ -18,7 +18,7 @@ from faceblur_testenv.cluster import TestCluster
 
 pytestmark = pytest.mark.cluster
 
-SECTIONS = ("detector", "anonymization", "smoothing", "encoding", "chunking")
+SECTIONS = ("detector", "anonymization", "smoothing", "encoding", "chunking", "failSecure")
 BASE: dict[str, Any] = {"input": {"bucket": "in", "key": "a.mp4"}}
 
 
@@ -67,3 +67,40 @@ def test_the_api_server_refuses_a_value_outside_the_workers_bounds(
     assert done.returncode != 0, f"{path}={value} was admitted"
     assert f"spec.{path}" in done.stderr, done.stderr
     assert "should be" in done.stderr, done.stderr
+
+
+INSIDE = {"x": 0, "y": 0, "width": 1, "height": 1}  # integers: CEL must compare them as numbers
+REGION_CASES = [
+    ({**INSIDE, "x": 0.5, "width": 0.6}, "x + width must be <= 1"),
+    ({**INSIDE, "y": 0.25, "height": 0.8}, "y + height must be <= 1"),
+    ({**INSIDE, "start": 5, "end": 5}, "start must be before end"),
+    ({**INSIDE, "x": 1, "width": 0.5}, "should be less than 1"),
+    ({**INSIDE, "width": 0}, "should be greater than 0"),
+    ({**INSIDE, "start": -1}, "should be greater than or equal to 0"),
+]
+
+
+def _dry_run(test_cluster: TestCluster, spec: dict[str, Any]) -> Any:
+    return test_cluster.kubectl(
+        "create", "--dry-run=server", "-n", "default", "-f", "-",
+        input=json.dumps(job_doc("regions", spec)), check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("region", "message"), REGION_CASES, ids=[m for _, m in REGION_CASES])
+def test_the_api_server_refuses_a_region_the_worker_refuses(
+    test_cluster: TestCluster, crd: None, region: dict[str, Any], message: str
+) -> None:
+    done = _dry_run(test_cluster, {**BASE, "regions": {"blur": [region]}})
+    assert done.returncode != 0, f"{region} was admitted"
+    assert "spec.regions.blur[0]" in done.stderr, done.stderr
+    assert message in done.stderr, done.stderr
+
+
+def test_the_api_server_admits_regions_at_their_edges(test_cluster: TestCluster, crd: None) -> None:
+    keep = [INSIDE, {"x": 0.75, "y": 0.5, "width": 0.25, "height": 0.5, "start": 0, "end": 1000000}]
+    blur = [{**INSIDE, "start": 10}, {**INSIDE, "end": 0.04}] * 16  # the most the schema admits
+    done = _dry_run(
+        test_cluster, {**BASE, "regions": {"keep": keep, "blur": blur}, "failSecure": {"enabled": True}}
+    )
+    assert done.returncode == 0, done.stderr
