@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from faceblur_testenv.cluster import REAL_NODE_NAME, TestCluster
@@ -29,15 +28,10 @@ PROBE_LINK, PROBE_NET, PROBE_LOCAL, PROBE_FORWARDED = (
 
 
 @pytest.fixture(scope="module")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    cluster = TestCluster(Path(tmp_path_factory.mktemp("node-cluster")), real_node=True)
-    cluster.start()
-    assert cluster.node is not None
-    print(f"node start timings: {cluster.node.timings}")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+def node_cluster(test_cluster: TestCluster) -> TestCluster:
+    """The session's cluster (tests/conftest.py): these tests only add pods, each in its own namespace."""
+    assert test_cluster.node is not None
+    return test_cluster
 
 
 def test_job_completes_as_non_root_with_read_only_root_and_memory_limit(

@@ -135,6 +135,14 @@ def jobs_of(cluster: TestCluster, namespace: str, uid: str) -> list[JSON]:
     return items
 
 
+def stage_pods(cluster: TestCluster, namespace: str, stage: str) -> list[JSON]:
+    """The pods of one stage (split, work, compose) in a namespace, as the API has them."""
+    items: list[JSON] = kubectl_json(
+        cluster, "get", "pods", "-n", namespace, "-l", f"faceblur.dev/stage={stage}"
+    )["items"]
+    return items
+
+
 def set_suspend(cluster: TestCluster, namespace: str, job: str, suspend: bool) -> None:
     patch = json.dumps({"spec": {"suspend": suspend}})
     cluster.kubectl("patch", "job", job, "-n", namespace, "--type=merge", "-p", patch)

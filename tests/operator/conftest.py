@@ -1,8 +1,10 @@
 """Fixtures of the operator's cluster tests: the CRD, a running operator, a namespace per test.
 
 The operator runs as a subprocess (`faceblur-operator`, this checkout's code) with the test
-cluster's kubeconfig and a defaults file pointing the jobs at the session's S3 server, so a
-test can kill and restart it. Unit tests request none of these and start nothing.
+cluster's kubeconfig and a defaults file pointing the jobs at the S3 server on the pod bridge, so
+a test can kill and restart it; the Jobs it creates run on the session's real node, in the worker
+images built from this checkout. The chart's Deployment of the operator is tests/node's. Unit tests
+request none of these and start nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoLibrary:
 
 
 @pytest.fixture(scope="session")
+def s3_server(cluster_s3: S3Server) -> S3Server:
+    """Here the store the worker pods use: the one on the session cluster's bridge address."""
+    return cluster_s3
+
+
+@pytest.fixture(scope="session")
 def crd(test_cluster: TestCluster) -> None:
     test_cluster.kubectl("apply", "-f", str(CRD_FILE))
     established = "{.status.conditions[?(@.type=='Established')].status}"
@@ -48,12 +56,20 @@ def crd(test_cluster: TestCluster) -> None:
 # (tests/packaging) run operators of their own, or two operators would reconcile the same job.
 @pytest.fixture(scope="module")
 def operator(
-    test_cluster: TestCluster, s3_server: S3Server, crd: None, tmp_path_factory: pytest.TempPathFactory
+    test_cluster: TestCluster,
+    worker_images: dict[str, str],
+    s3_server: S3Server,
+    crd: None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
     s3_server.make_bucket(BUCKET)
     defaults = {
-        "images": {"worker": "faceblur/worker:test", "gpuWorker": "faceblur/worker-gpu:test"},
+        "images": {
+            "worker": "faceblur/worker:test",
+            "gpuWorker": "faceblur/worker-gpu:test",
+            "pullPolicy": "Never",  # worker_images imported them; a missing one fails at once
+        },
         "storage": {"endpoint": s3_server.url, "credentialsSecret": {"name": SECRET}},
         "detector": {"name": "centerface"},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},

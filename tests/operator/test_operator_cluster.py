@@ -1,4 +1,4 @@
-"""The operator end to end on the real control plane: real Jobs, the real worker, the real S3 server.
+"""The operator end to end on the real cluster: real Jobs, the worker image on the real node, real S3.
 
 Jobs that must be held at a stage name a Kueue queue: their Jobs are created suspended and the
 test plays Kueue (`admit`), which also checks the Kueue path. Videos are tiny (320x240, 40 frames).
@@ -24,12 +24,13 @@ from cluster_support import (
     job_doc,
     jobs_of,
     make_namespace,
+    stage_pods,
     wait_for,
     wait_phase,
 )
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.measure import decode_bgr, frames_with_a_sharp_face
-from faceblur_testenv.podrecords import peak_concurrency, runs_matching
+from faceblur_testenv.podtimes import peak_concurrency, run_intervals
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary, VideoSpec
 
@@ -155,8 +156,8 @@ def test_corrupt_input_fails_once_with_a_clear_reason(
     assert status["message"].startswith("split failed: ")
     assert "faceblur.dev/retry" in status["message"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Failed"] == "True"
-    split_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "split"})
-    assert len(split_runs) == 1  # the permanent exit code failed the Job at once: no retries
+    split_runs = test_cluster.pods_created(namespace, "broken-split")
+    assert split_runs == 1  # the permanent exit code failed the Job at once: no retries
     assert test_cluster.kubectl("get", "fbj", "broken", "-n", namespace).stdout.split()[-4] == "Failed"
 
 
@@ -191,8 +192,8 @@ def test_a_missing_input_object_fails_at_once_without_retries(
     assert "upload the input there" in status["message"]
     uid = failed["metadata"]["uid"]
     wait_for("the split Job to be deleted", lambda: owned_jobs(test_cluster, namespace, uid) == [])
-    split_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "split"})
-    assert len(split_runs) == 1, f"retried: {len(split_runs)} split pods"
+    split_runs = test_cluster.pods_created(namespace, "absent-split")  # its Events outlive the Job
+    assert split_runs == 1, f"retried: {split_runs} split pods"
     print(f"missing input: Failed {seconds:.1f} s after the FaceBlurJob was created")
 
 
@@ -285,9 +286,10 @@ def test_operator_killed_while_processing_resumes_without_duplicates(
 
     uid = processing["metadata"]["uid"]
     assert owned_jobs(test_cluster, namespace, uid) == ["survivor-compose", "survivor-split", "survivor-work"]
-    work_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "work"})
-    indexes = sorted(r.labels["batch.kubernetes.io/job-completion-index"] for r in work_runs)
+    work_runs = stage_pods(test_cluster, namespace, "work")
+    indexes = sorted(r["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] for r in work_runs)
     assert indexes == ["0", "1", "2", "3"]  # each chunk ran once
+    assert test_cluster.pods_created(namespace, "survivor-work") == 4
     assert done["status"]["progress"]["chunks"] == "4/4"
 
 
@@ -375,8 +377,8 @@ def test_three_jobs_at_once_all_succeed(
         output = tmp_path / f"{name}.mp4"
         s3_server.client().fget_object(BUCKET, f"out/{name}.mp4", str(output))
         assert len(decode_bgr(output)) == sample.frame_count
-    work_runs = runs_matching(test_cluster.pod_runs(), namespace, {"faceblur.dev/stage": "work"})
-    assert peak_concurrency(work_runs) > 1
+    work_runs = stage_pods(test_cluster, namespace, "work")
+    assert peak_concurrency(run_intervals(work_runs)) > 1
     metrics = operator.metrics()
     assert 'faceblur_stage_duration_seconds_count{stage="work"}' in metrics
     assert 'faceblur_jobs_finished_total{phase="Succeeded",reason="Succeeded"}' in metrics

@@ -1,7 +1,8 @@
 """The chart's RBAC is enough, and no more than needed: the real operator runs on the test cluster
 with the token of the chart's own ServiceAccount, bound only by the chart's own Role, and takes a
-small FaceBlurJob to Succeeded. A verb missing from the chart fails this test (the operator logs
-`forbidden` or never finishes); the grants the test checks by hand keep the privileges small.
+small FaceBlurJob to Succeeded, its worker pods in the worker image on the session's real node. A verb
+missing from the chart fails this test (the operator logs `forbidden` or never finishes); the grants the
+test checks by hand keep the privileges small.
 
 The operator is started namespaced (operator.watchNamespaces), so it only ever sees this test's
 namespace and leaves other tests' jobs on the shared cluster alone.
@@ -47,14 +48,22 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(
-    test_cluster: TestCluster, helm: Helm, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+    test_cluster: TestCluster,
+    worker_images: dict[str, str],
+    helm: Helm,
+    cluster_s3: S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Installed:
     """CRD, namespace, the chart's RBAC, ServiceAccounts and defaults; a kubeconfig holding the SA's token."""
     work = tmp_path_factory.mktemp("rbac")
     objects = helm.template(
         f"operator.watchNamespaces={{{NAMESPACE}}}",
-        f"defaults.storage.endpoint={s3_server.url}",
+        f"defaults.storage.endpoint={cluster_s3.url}",
         "defaults.storage.credentialsSecret.name=s3-credentials",
+        "image.tag=test",  # the worker image worker_images imported, never pulled
+        "defaults.images.pullPolicy=Never",
+        "defaults.resources.requests.cpu=100m",  # the node's 2 CPUs hold both chunks' pods at once
+        "defaults.resources.requests.memory=256Mi",
         namespace=NAMESPACE,
     )
     test_cluster.kubectl("apply", "-f", str(CHART / "crds" / "faceblurjobs.yaml"))
@@ -71,8 +80,8 @@ def installed(
         "secret",
         "generic",
         "s3-credentials",
-        f"--from-literal=accessKey={s3_server.access_key}",
-        f"--from-literal=secretKey={s3_server.secret_key}",
+        f"--from-literal=accessKey={cluster_s3.access_key}",
+        f"--from-literal=secretKey={cluster_s3.secret_key}",
     )
     token = test_cluster.kubectl(
         "-n", NAMESPACE, "create", "token", OPERATOR_SA, "--duration=2h"
@@ -216,33 +225,33 @@ def _wait_finished(
 
 
 @pytest.fixture(scope="module")
-def video(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def video(cluster_s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path: Path = VideoLibrary(tmp_path_factory.mktemp("videos")).get(frames=30).path
-    s3_server.make_bucket(BUCKET)
+    cluster_s3.make_bucket(BUCKET)
     return path
 
 
 @pytest.fixture(scope="module")
 def finished_job(
-    test_cluster: TestCluster, operator: RunningOperator, s3_server: S3Server, video: Path
+    test_cluster: TestCluster, operator: RunningOperator, cluster_s3: S3Server, video: Path
 ) -> dict[str, Any]:
-    s3_server.client().fput_object(BUCKET, "in.mp4", str(video))
+    cluster_s3.client().fput_object(BUCKET, "in.mp4", str(video))
     _apply_job(test_cluster, JOB, "in.mp4", "out.mp4")
     return _wait_finished(test_cluster, operator, JOB)
 
 
 def test_job_succeeds_under_the_charts_service_account(
-    finished_job: dict[str, Any], s3_server: S3Server
+    finished_job: dict[str, Any], cluster_s3: S3Server
 ) -> None:
     assert finished_job["phase"] == "Succeeded", finished_job
-    assert s3_server.client().stat_object(BUCKET, "out.mp4").size > 0
+    assert cluster_s3.client().stat_object(BUCKET, "out.mp4").size > 0
 
 
 def test_a_failed_job_is_retried_under_the_charts_service_account(
     finished_job: dict[str, Any],
     test_cluster: TestCluster,
     operator: RunningOperator,
-    s3_server: S3Server,
+    cluster_s3: S3Server,
     video: Path,
 ) -> None:
     """A retry deletes the failed Job and creates it again: the `delete` verb on Jobs."""
@@ -250,7 +259,7 @@ def test_a_failed_job_is_retried_under_the_charts_service_account(
     failed = _wait_finished(test_cluster, operator, "rbac-retry")
     assert failed["phase"] == "Failed"
     assert failed["reason"] == "StorageError", failed
-    s3_server.client().fput_object(BUCKET, "late.mp4", str(video))
+    cluster_s3.client().fput_object(BUCKET, "late.mp4", str(video))
     test_cluster.kubectl("-n", NAMESPACE, "annotate", "faceblurjob", "rbac-retry", "faceblur.dev/retry=1")
     deadline = time.monotonic() + RETRY_START_S
     while _status(test_cluster, "rbac-retry").get("attempt", 0) == 0:

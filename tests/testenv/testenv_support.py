@@ -7,9 +7,11 @@ from typing import Any
 
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.kubeapi import ApiError
+from faceblur_testenv.kubenode.localimages import BUSYBOX_IMAGE
 from faceblur_testenv.polling import wait_until
 
 JSON = dict[str, Any]
+WORKER_IMAGE = "docker.io/faceblur/worker:test"  # imported into the session node by worker_images
 
 
 def apply(cluster: TestCluster, *docs: JSON) -> None:
@@ -19,15 +21,20 @@ def apply(cluster: TestCluster, *docs: JSON) -> None:
     )
 
 
-def container(command: list[str], name: str = "main", **extra: Any) -> JSON:
-    return {"name": name, "image": "busybox:stable", "command": command, **extra}
+def container(command: list[str], name: str = "main", image: str = BUSYBOX_IMAGE, **extra: Any) -> JSON:
+    """A container of an image the node already has (busybox unless told): never pulled."""
+    return {"name": name, "image": image, "imagePullPolicy": "Never", "command": command, **extra}
 
 
 def indexed_job(
     namespace: str, name: str, command: list[str], completions: int, parallelism: int, **spec: Any
 ) -> JSON:
     """An Indexed Job whose pods run command (restartPolicy Never); extra keys go into the Job spec."""
-    pod_spec: JSON = {"restartPolicy": "Never", "containers": [container(command)]}
+    pod_spec: JSON = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 1,
+        "containers": [container(command)],
+    }
     pod_spec.update(spec.pop("pod_spec", {}))
     return {
         "apiVersion": "batch/v1",

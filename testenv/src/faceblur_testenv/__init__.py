@@ -1,1 +1,1 @@
-"""Test environment: real control plane, local pod runner, real S3 server, real test videos."""
+"""Test environment: a real control plane and node, image builds, a real S3 server, real test videos."""

@@ -1,10 +1,10 @@
-"""A real Kubernetes control plane on loopback for tests: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, plus either the local pod runner standing in for kubelets or one real node
-(`real_node=True`: containerd, kubelet, kube-proxy, see faceblur_testenv.kubenode).
+"""A real Kubernetes cluster for tests: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and one real node (containerd, kubelet, kube-proxy, the device plugin; see faceblur_testenv.kubenode).
+`real_node=False` gives the control plane alone (no node: pods stay Pending), which needs no root.
 
-Everything lives in one work folder (certificates, etcd data, kubeconfigs, one log per component, pod
-logs), listens on 127.0.0.1 on free ports (with a real node: on the host's address on the pod bridge,
-so pods reach the API server), and is stopped process group by process group.
+Everything lives in one work folder (certificates, etcd data, kubeconfigs, one log per component, the
+node's state), listens on free ports on the host's address on the pod bridge (so pods reach the API
+server; 127.0.0.1 without a node), and is stopped process group by process group.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import urllib3
 
@@ -28,8 +28,6 @@ from faceblur_testenv.binaries import ensure_binaries
 from faceblur_testenv.kubeapi import ApiError, Credentials, KubeApi
 from faceblur_testenv.kubeconfig import kubeconfig_document, write_kubeconfig
 from faceblur_testenv.kubenode.node import KubeNode
-from faceblur_testenv.nodes import NodeSpec, default_nodes, has_not_ready_taint, parse_node_list
-from faceblur_testenv.podrecords import PodRun, pod_log_text, read_runs
 from faceblur_testenv.processes import ManagedProcess, free_ports
 
 if TYPE_CHECKING:
@@ -53,8 +51,6 @@ IDENTITIES = {
     "admin": pki.ClientIdentity("faceblur-admin", ("system:masters",)),
     "controller-manager": pki.ClientIdentity("system:kube-controller-manager"),
     "scheduler": pki.ClientIdentity("system:kube-scheduler"),
-    # The runner speaks for several nodes from one process, so it is an administrator, not system:node:*.
-    "podrunner": pki.ClientIdentity("faceblur-testenv-podrunner", ("system:masters",)),
 }
 REAL_NODE_NAME = "faceblur-node-0"
 # Only with a real node: the kubelet (Node authorizer), kube-proxy (bootstrap role system:node-proxier)
@@ -87,21 +83,14 @@ class TestCluster:
     def __init__(
         self,
         workdir: Path,
-        nodes: Sequence[NodeSpec] | None = None,
         binaries: Path | None = None,
-        pod_runner: bool = True,
-        real_node: bool = False,
+        real_node: bool = True,
         node_gpus: int = 1,
         node_images: Sequence[Path] = (),
     ):
         """node_images: archives the real node imports at start (e.g. ensure_images()' archives)."""
         self.workdir = Path(workdir).resolve()
-        env_nodes = os.environ.get("FACEBLUR_TESTENV_NODES")
-        self.nodes: tuple[NodeSpec, ...] = tuple(
-            nodes or (parse_node_list(env_nodes) if env_nodes else default_nodes())
-        )
         self._binaries = binaries
-        self._with_pod_runner = pod_runner and not real_node
         self._with_real_node = real_node
         self._node_gpus = node_gpus
         self._node_images = tuple(node_images)
@@ -113,7 +102,6 @@ class TestCluster:
         self.server = ""
         self.startup_seconds: float | None = None
         self.kubeconfig = self.workdir / "kubeconfig"
-        self.runner_root = self.workdir / "podrunner"
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -133,11 +121,7 @@ class TestCluster:
                     )
                     self.bind_ip = self.node.prepare().host_ip  # the bridge exists before the API server
                 self._start_control_plane(self.bin_dir)
-                if self._with_pod_runner:
-                    self._start_pod_runner()  # needs only the API server; registers while the rest starts
                 self._wait_control_plane()
-                if self._with_pod_runner:
-                    self._wait("nodes Ready and schedulable", self._nodes_ready)
                 if self.node is not None:
                     self._start_real_node(self.node)
                 break
@@ -151,10 +135,9 @@ class TestCluster:
                 self.stop()
                 raise
         self.startup_seconds = time.monotonic() - built
-        node_count = len(self.nodes) if self._with_pod_runner else 0
         message = (
             f"faceblur-testenv: cluster up in {self.startup_seconds:.1f}s at {self.server} "
-            f"({'1 real' if self.node else node_count or 'no'} nodes; binaries located in "
+            f"({'1 real node' if self.node else 'no node'}; binaries located in "
             f"{built - started:.1f}s; workdir {self.workdir})"
         )
         log.info(message)
@@ -162,7 +145,7 @@ class TestCluster:
         TestCluster.startup_reports.append(message)
 
     def stop(self) -> None:
-        """Stop what this cluster started, newest first (node or pod runner, scheduler, ..., etcd)."""
+        """Stop what this cluster started, newest first (node, scheduler, ..., etcd)."""
         if self.node is not None:
             self.node.stop()  # while the API server lives, so kube-proxy's cleanup needs nothing from it
             self.node = None
@@ -214,17 +197,31 @@ class TestCluster:
     ) -> subprocess.CompletedProcess[str]:
         return self._tool("helm", ["--kubeconfig", str(self.kubeconfig), *args], check, input, timeout)
 
-    def pod_log(self, namespace: str, name: str) -> str:
-        """stdout+stderr of the latest pod of that name run by the pod runner (kept after deletion)."""
-        return pod_log_text(self.runner_root, namespace, name)
+    def pod_log(self, namespace: str, name: str, container: str | None = None, previous: bool = False) -> str:
+        """`kubectl logs` of a pod (API server -> kubelet -> containerd's log file), stdout and stderr."""
+        args = ["logs", "-n", namespace, name, *(["-c", container] if container else [])]
+        return self.kubectl(*args, *(["--previous"] if previous else [])).stdout
 
-    def pod_runs(self) -> list[PodRun]:
-        """Every pod the runner has started, with start/end times, for concurrency assertions."""
-        return read_runs(self.runner_root)
+    def events(self, namespace: str, fields: dict[str, str]) -> list[dict[str, Any]]:
+        """The namespace's Events matching field selectors, e.g. {"involvedObject.name": n, "reason": r}."""
+        selector = ",".join(f"{key}={value}" for key, value in fields.items())
+        items: list[dict[str, Any]] = self.api.get(
+            f"/api/v1/namespaces/{namespace}/events", {"fieldSelector": selector}
+        ).get("items", [])
+        return items
+
+    def pods_created(self, namespace: str, job: str) -> int:
+        """How many pods the job controller has created for a Job: its SuccessfulCreate Events, which
+        outlive the Job and its pods (an hour, the API server's default event TTL)."""
+        fields = {"involvedObject.kind": "Job", "involvedObject.name": job, "reason": "SuccessfulCreate"}
+        return sum(int(event.get("count") or 1) for event in self.events(namespace, fields))
+
+    def node_names(self) -> list[str]:
+        return sorted(n["metadata"]["name"] for n in self.api.get("/api/v1/nodes").get("items", []))
 
     def component_log(self, name: str) -> Path:
-        """Log of a component: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podrunner,
-        and with a real node containerd, kubelet, kube-proxy."""
+        """Log of a component: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and with
+        the real node containerd, kubelet, kube-proxy."""
         if self.node is not None and name in self.node.component_logs():
             return self.node.component_logs()[name]
         return self.workdir / "logs" / f"{name}.log"
@@ -362,7 +359,7 @@ class TestCluster:
 
     def _node_api_server_flags(self, pki_dir: Path) -> list[str]:
         if self.node is None:
-            # The "kubernetes" Service cannot point at a loopback address; the pod runner does not need it.
+            # The "kubernetes" Service cannot point at a loopback address; without a node nothing needs it.
             return ["--endpoint-reconciler-type=none"]
         # The Service gets the bridge address as its endpoint (the default lease reconciler); logs and
         # exec reach the kubelet at the node's InternalIP, the bridge address too.
@@ -403,21 +400,6 @@ class TestCluster:
         component.start()
         self._components.append(component)
 
-    def _start_pod_runner(self) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "faceblur_testenv.cli",
-            "podrunner",
-            "--kubeconfig",
-            str(self.workdir / "kubeconfigs" / "podrunner.kubeconfig"),
-            "--root",
-            str(self.runner_root),
-        ]
-        for node in self.nodes:
-            argv += ["--node-json", node.to_json()]
-        self._launch("podrunner", argv)
-
     def _wait_control_plane(self) -> None:
         insecure = urllib3.PoolManager(cert_reqs="CERT_NONE")
         for name, port in self._health_ports.items():
@@ -431,8 +413,7 @@ class TestCluster:
             return False
         return True
 
-    def _nodes_ready(self, names: set[str] | None = None) -> bool:
-        wanted = names if names is not None else {n.name for n in self.nodes}
+    def _nodes_ready(self, wanted: set[str]) -> bool:
         items = self.api.get("/api/v1/nodes").get("items", [])
         ready = {
             n["metadata"]["name"]
@@ -480,6 +461,12 @@ def _healthy(http: urllib3.PoolManager, port: int) -> bool:
             )
         except urllib3.exceptions.HTTPError:
             return False
+
+
+def has_not_ready_taint(node: dict[str, Any]) -> bool:
+    """True while the node lifecycle controller has not yet lifted the taints of a new node."""
+    taints: Sequence[dict[str, Any]] = node.get("spec", {}).get("taints", [])
+    return any(t.get("key", "").startswith("node.kubernetes.io/") for t in taints)
 
 
 def _kubernetes_service_routed() -> bool:

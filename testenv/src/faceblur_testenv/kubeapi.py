@@ -1,6 +1,6 @@
 """A small typed REST client for the test API server (JSON in, JSON out, client-certificate auth).
 
-The pod runner and the readiness checks need a handful of verbs, explicit patch content types and a
+The readiness checks and the tests need a handful of verbs, explicit patch content types and a
 line-by-line watch stream; a direct client keeps those visible instead of going through a generated SDK.
 """
 

@@ -1,7 +1,8 @@
 """Certificates and keys for a throw-away control plane, made with `cryptography`.
 
-One CA signs the API server's serving certificate and one client certificate per identity
-(admin, controller manager, scheduler, pod runner). A separate key signs service-account tokens.
+One CA signs the API server's serving certificate and one client certificate per identity (admin,
+controller manager, scheduler, and with the real node kubelet and kube-proxy). A separate key signs
+service-account tokens.
 ECDSA P-256 keeps generation in the milliseconds, so every cluster gets fresh material.
 """
 
