@@ -149,6 +149,25 @@ def test_chunk_with_wrong_frame_count_publishes_nothing(videos: VideoLibrary, tm
     assert list(tmp_path.glob("*blurred*")) == []
 
 
+def test_a_damaged_chunk_is_named_by_the_job_s_object_not_by_its_scratch_copy(
+    videos: VideoLibrary, s3_server: S3Server
+) -> None:
+    s3_server.make_bucket("damaged-processed")
+    settings = S3Settings.from_env(s3_server.env())
+    store, layout = S3Store("damaged-processed", settings), JobLayout("jobs/d")
+    manifest = split(str(videos.get(gop=10).path), store, layout, chunks=2)
+    pass_through(store, layout, manifest)
+    store.put_bytes(layout.processed(1), b"not a video")
+    with pytest.raises(InvalidInputError) as info:
+        compose(store, layout, "s3://damaged-processed/out/blurred.mp4", s3_settings=settings)
+    message = str(info.value)
+    assert message.startswith(f"chunk 1 (s3://damaged-processed/{layout.processed(1)}): not a readable video")
+    assert "process it again (faceblur process --index 1 --force)" in message
+    assert tempfile.gettempdir() not in message
+    assert "part-000001" not in message  # the scratch copy's name
+    assert not store.exists("out/blurred.mp4")
+
+
 def test_debug_video_contact_sheet_and_cleanup(videos: VideoLibrary, tmp_path: Path) -> None:
     video = videos.get(gop=10)
     store, layout = prepared_job(video, tmp_path / "store", 3, debug=True)

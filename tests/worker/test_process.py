@@ -19,8 +19,9 @@ from faceblur.options import DetectorSpec, ExecutionProvider, ProcessOptions
 from faceblur.process import plan_segments, process_chunk
 from faceblur.providers import CUDA, available_providers
 from faceblur.split import split
-from faceblur.storage import LocalStore
+from faceblur.storage import LocalStore, S3Settings, S3Store
 from faceblur_testenv.measure import decode_bgr, sharpness
+from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceBox, FaceVideo, Scene, VideoLibrary, VideoSpec
 
 OPTIONS = ProcessOptions(batch_size=4)
@@ -320,6 +321,23 @@ def test_unknown_index_and_missing_manifest(videos: VideoLibrary, tmp_path: Path
         process_chunk(store, layout, 3, OPTIONS)
     with pytest.raises(InvalidInputError, match="no manifest"):
         process_chunk(store, JobLayout("elsewhere"), 0, OPTIONS)
+
+
+def test_a_damaged_chunk_is_named_by_the_job_s_object_not_by_its_scratch_copy(
+    videos: VideoLibrary, s3_server: S3Server
+) -> None:
+    s3_server.make_bucket("damaged-chunk")
+    store, layout = S3Store("damaged-chunk", S3Settings.from_env(s3_server.env())), JobLayout("jobs/d")
+    manifest = split(str(videos.get(VideoSpec(frames=20)).path), store, layout, chunks=2)
+    store.put_bytes(manifest.chunks[1].key, b"not a video")
+    with pytest.raises(InvalidInputError) as info:
+        process_chunk(store, layout, 1, OPTIONS)
+    message = str(info.value)
+    assert message.startswith(f"chunk 1 (s3://damaged-chunk/{manifest.chunks[1].key}): not a readable video")
+    assert "split the input again into a new job" in message
+    assert tempfile.gettempdir() not in message
+    assert "chunk-000001" not in message  # the scratch copy's name
+    assert not store.exists(layout.chunk_result(1))
 
 
 def test_unavailable_provider_publishes_nothing(videos: VideoLibrary, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from av.video.frame import PictureType
 from av.video.reformatter import ColorRange
 
 from faceblur import colour
-from faceblur.errors import InvalidInputError
+from faceblur.errors import InvalidInputError, MediaFileError, reason
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def stream_facts(path: Path) -> StreamFacts:
         context = stream.codec_context
         time_base = stream.time_base
         if time_base is None:
-            raise InvalidInputError(f"{path.name}: video stream has no time base")
+            raise MediaFileError(path, "video stream has no time base")
         rate = stream.average_rate or stream.guessed_rate
         return StreamFacts(
             width=context.width,
@@ -97,7 +97,7 @@ def decode_frames(path: Path, limit: int | None = None, threads: int = 0) -> Ite
                 yield _as_i420(frame)
                 count += 1
         except av.error.FFmpegError as exc:
-            raise InvalidInputError(f"{path.name}: cannot decode frame {count}: {exc}") from exc
+            raise MediaFileError(path, f"cannot decode frame {count} ({reason(exc)})") from exc
 
 
 def decode_tail(path: Path, count: int, total: int, threads: int = 0) -> list[av.VideoFrame]:
@@ -288,4 +288,4 @@ def _open(path: Path) -> Any:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise InvalidInputError(f"cannot open video {path.name}: {exc}") from exc
+        raise MediaFileError(path, f"not a readable video ({reason(exc)})") from exc

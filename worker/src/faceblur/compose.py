@@ -19,7 +19,7 @@ from faceblur_contract.records import VerificationReport
 from faceblur.cleanup import remove_intermediates
 from faceblur.concat import OutputSpec, Part, concat, container_format, packet_pts
 from faceblur.contactsheet import contact_sheet
-from faceblur.errors import InvalidInputError, ObjectNotFoundError, ResidualFacesError
+from faceblur.errors import InvalidInputError, MediaFileError, ObjectNotFoundError, ResidualFacesError
 from faceblur.inputs import is_http
 from faceblur.jobmanifest import load_manifest, object_location, unfinished_indexes
 from faceblur.layout import JobLayout
@@ -171,14 +171,23 @@ def _assemble(
 ) -> None:
     """Download the chunk files of `keys`, concatenate them and check the result."""
     parts = []
+    copies: dict[Path, tuple[str, str]] = {}  # what each downloaded file is, for messages
     for chunk, key in zip(manifest.chunks, keys, strict=True):
         path = tmp / f"part-{chunk.index:06d}-{PurePosixPath(key).name}"
         store.download(key, path)
         parts.append(Part(path, chunk.frame_pts(), chunk.frame_count))
+        copies[path] = (
+            f"chunk {chunk.index} ({object_location(store, key)})",
+            f"process it again (faceblur process --index {chunk.index} --force)",
+        )
     audio = None
     if with_audio and manifest.video.audio:
         audio = tmp / "audio.mka"
         store.download(layout.audio, audio)
+        copies[audio] = (
+            f"the input's audio ({object_location(store, layout.audio)})",
+            "split the input again into a new job",
+        )
     video = manifest.video
     time_base = Fraction(video.time_base)
     spec = OutputSpec(
@@ -189,7 +198,10 @@ def _assemble(
         rotation=video.rotation,
         tags=video.tags,
     )
-    frames = concat(parts, spec, audio)
+    try:
+        frames = concat(parts, spec, audio)
+    except MediaFileError as exc:  # name the job's object, not its scratch copy
+        raise exc.naming(copies) from None
     written, _ = packet_pts(output)
     if frames != manifest.frame_count or len(written) != manifest.frame_count:
         raise InvalidInputError(

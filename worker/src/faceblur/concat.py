@@ -22,7 +22,7 @@ from typing import Any
 import av
 import av.error
 
-from faceblur.errors import InvalidInputError
+from faceblur.errors import InvalidInputError, MediaFileError, reason
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def packet_pts(path: Path) -> tuple[list[int], Fraction]:
                 continue
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
-                raise InvalidInputError(f"{path.name}: a packet without timestamps")
+                raise MediaFileError(path, "a packet without timestamps")
             pts.append(stamp)
         assert stream.time_base is not None
         return pts, Fraction(stream.time_base)
@@ -111,8 +111,8 @@ def concat(parts: Sequence[Part], spec: OutputSpec, audio: Path | None = None) -
     for part in parts:
         file_pts, file_tb = packet_pts(part.path)
         if len(file_pts) != part.expected_frames:
-            raise InvalidInputError(
-                f"{part.path.name} has {len(file_pts)} frames, the manifest expects {part.expected_frames}"
+            raise MediaFileError(
+                part.path, f"has {len(file_pts)} frames, the manifest expects {part.expected_frames}"
             )
         if part.pts:
             all_pts += restore_pts(file_pts, part.pts)
@@ -208,4 +208,4 @@ def _open(path: Path) -> Any:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise InvalidInputError(f"cannot open {path.name}: {exc}") from None
+        raise MediaFileError(path, f"not a readable video ({reason(exc)})") from None

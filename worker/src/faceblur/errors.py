@@ -8,16 +8,21 @@ usually transient but is final this time (a missing object) says so with `final`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from faceblur_contract.exits import ExitCode
 
 __all__ = [
     "ExitCode",
     "FaceblurError",
     "InvalidInputError",
+    "MediaFileError",
     "ModelError",
     "ObjectNotFoundError",
     "ResidualFacesError",
     "StorageError",
+    "reason",
 ]
 
 
@@ -30,6 +35,33 @@ class FaceblurError(Exception):
 
 class InvalidInputError(FaceblurError):
     exit_code = ExitCode.INVALID_INPUT
+
+
+class MediaFileError(InvalidInputError):
+    """A local media file cannot be read as a video. It is often a scratch copy of a job's object
+    (a chunk, the audio), whose name means nothing to the user: the phase that made the copy knows
+    which object it is and restates the error with `naming`."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path.name}: {problem}")
+        self.path, self.problem = path, problem
+
+    def naming(self, copies: Mapping[Path, tuple[str, str]]) -> FaceblurError:
+        """The error about what `copies` says the file is a copy of: path -> (the user's URL or
+        path, what to do); this error itself for a file that is no copy."""
+        if self.path not in copies:
+            return self
+        where, advice = copies[self.path]
+        return InvalidInputError(f"{where}: {self.problem}; {advice}")
+
+
+def reason(exc: BaseException) -> str:
+    """A failure in a few words, without the file name FFmpeg and OSError append (a scratch path)."""
+    strerror = getattr(exc, "strerror", None)
+    if strerror:
+        return str(strerror)
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class StorageError(FaceblurError):

@@ -24,7 +24,7 @@ import av.container
 import av.stream
 import av.video.stream
 
-from faceblur.errors import InvalidInputError, ObjectNotFoundError
+from faceblur.errors import InvalidInputError, ObjectNotFoundError, reason
 from faceblur.manifest import AudioStreamInfo, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def open_media(source: str | Path, display_name: str | None = None) -> Iterator[
         raise ObjectNotFoundError(f"not found: {name}") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(
-            f"cannot read {name}: not a readable media file ({_reason(exc)});"
+            f"cannot read {name}: not a readable media file ({reason(exc)});"
             " check that it is a video and that its upload is complete"
         ) from None
     try:
@@ -142,7 +142,7 @@ def scan_video(
             rotation = _rotation_of_first(stream.decode(None))
     except av.error.FFmpegError as exc:
         raise InvalidInputError(
-            f"cannot read {name}: damaged after {len(entries)} frames ({_reason(exc)})"
+            f"cannot read {name}: damaged after {len(entries)} frames ({reason(exc)})"
         ) from None
     if not entries:
         raise InvalidInputError(f"{name} has a video stream but no frames")
@@ -234,9 +234,3 @@ def _rate(rate: Fraction | None) -> str | None:
     if not rate:
         return None
     return f"{rate.numerator}/{rate.denominator}"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, av.error.FFmpegError) and exc.strerror:
-        return str(exc.strerror)
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

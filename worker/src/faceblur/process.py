@@ -48,10 +48,10 @@ from faceblur.codec import (
 )
 from faceblur.detectors import Boxes, UnionDetector, build_detector
 from faceblur.drawing import draw_boxes
-from faceblur.errors import InvalidInputError
+from faceblur.errors import InvalidInputError, MediaFileError
 from faceblur.failsecure import FailSecure, LostFaces, horizon_before
 from faceblur.hysteresis import Confirmations
-from faceblur.jobmanifest import chunks_at, load_manifest
+from faceblur.jobmanifest import chunks_at, load_manifest, object_location
 from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
 from faceblur.options import ProcessOptions
@@ -163,9 +163,12 @@ def process_chunk(
     with tempfile.TemporaryDirectory(prefix=f"faceblur-{index:06d}-") as tmp_name:
         tmp = Path(tmp_name)
         files = _download_chunks(store, segments, tmp)
-        outcome = _run(
-            segments, files, chunk, manifest, detector, previous, params, options, plan, tmp, progress
-        )
+        try:
+            outcome = _run(
+                segments, files, chunk, manifest, detector, previous, params, options, plan, tmp, progress
+            )
+        except MediaFileError as exc:  # name the job's chunk object, not its scratch copy
+            raise exc.naming(_chunk_copies(store, segments, files)) from None
         del detector  # its sessions' memory goes back before the verification pass builds its own
         if outcome.whole:
             failed = sum(1 for why in outcome.whole.values() if why == "detection failed")
@@ -239,6 +242,20 @@ def _previous_detections(store: ObjectStore, layout: JobLayout, index: int) -> C
 def _merged_names(previous: ChunkDetections | None, current: list[str]) -> list[str]:
     earlier = previous.detectors if previous else []
     return [*earlier, *(name for name in current if name not in earlier)]
+
+
+def _chunk_copies(
+    store: ObjectStore, segments: Sequence[Segment], files: Mapping[int, Path]
+) -> dict[Path, tuple[str, str]]:
+    """What each downloaded chunk file is a copy of, and what to do when it cannot be read."""
+    return {
+        files[s.chunk.index]: (
+            f"chunk {s.chunk.index} ({object_location(store, s.chunk.key)})",
+            "the job's chunk is damaged: split the input again into a new job"
+            " (a new --job folder or prefix, or delete the FaceBlurJob and create it again)",
+        )
+        for s in segments
+    }
 
 
 def _download_chunks(store: ObjectStore, segments: Sequence[Segment], tmp: Path) -> dict[int, Path]:
