@@ -8,7 +8,7 @@ import pytest
 from faceblur.anonymize import FrameMasks, MaskStyle, anonymize_i420, anonymize_i420_masked
 from faceblur.manifest import Box, Chunk, VideoInfo
 from faceblur.options import MaskShape
-from faceblur.regions import FrameRegions, frame_seconds, region_map, stored_rect
+from faceblur.regions import FrameRegions, frame_seconds, kept_on_display, region_map, stored_rect
 from faceblur_contract.regions import Region
 from faceblur_testenv.videos import FaceBox, VideoSpec, box_to_coded
 
@@ -109,3 +109,10 @@ def test_the_whole_frame_is_anonymized_except_keep_regions() -> None:
     luma, original = out[:48], planes[:48]
     assert np.array_equal(luma[:16, :16], original[:16, :16])
     assert luma[16:, 16:].std() < original[16:, 16:].std() / 4
+
+
+def test_the_verification_pass_reads_keep_regions_on_upright_frames() -> None:
+    kept = [Region(0.5, 0, 0.5, 0.5, start=1.0)]
+    assert kept_on_display(kept, 1.0, (200, 100), (120, 10, 160, 40))
+    assert not kept_on_display(kept, 0.5, (200, 100), (120, 10, 160, 40))  # before its start
+    assert not kept_on_display(kept, 1.0, (200, 100), (60, 10, 120, 40))  # centre outside

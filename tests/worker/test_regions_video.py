@@ -46,16 +46,26 @@ def anonymize(
     video: Path, root: Path, options: ProcessOptions, **split_args: object
 ) -> tuple[Path, dict[int, str]]:
     """The whole job as the operator runs it; the output and the frames fail-secure anonymized whole."""
+    output, whole, _ = anonymize_verified(video, root, options, **split_args)
+    return output, whole
+
+
+def anonymize_verified(
+    video: Path, root: Path, options: ProcessOptions, **split_args: object
+) -> tuple[Path, dict[int, str], int]:
+    """`anonymize`, and how many frames the verification pass found a sharp face in."""
     store, layout = LocalStore(root), JobLayout("job")
     manifest = split(str(video), store, layout, **split_args)  # type: ignore[arg-type]
     whole: dict[int, str] = {}
+    residual = 0
     for chunk in manifest.chunks:
-        process_chunk(store, layout, chunk.index, options)
+        result = process_chunk(store, layout, chunk.index, options)
+        residual += result.verification.residual_frames if result.verification else 0
         detections = ChunkDetections.model_validate_json(store.get_bytes(layout.detections(chunk.index)))
         whole.update(detections.whole_frames)
     output = root / "out.mp4"
     compose(store, layout, str(output))
-    return output, whole
+    return output, whole, residual
 
 
 def crop(image: np.ndarray, rect: Rect) -> np.ndarray:
@@ -95,8 +105,12 @@ def test_a_keep_region_leaves_one_face_sharp_and_the_others_blurred(
         x1, y1, x2, y2 = pixels(faces[kept])
         assert corner[0] <= x1 < x2 <= corner[2]
         assert corner[1] <= y1 < y2 <= corner[3]
-    options = replace(OPTIONS, keep_regions=(relative(corner),))
-    output, _ = anonymize(video.path, tmp_path, options, chunk_frames=10, mode=SplitMode.COPY)
+    every_frame = replace(OPTIONS.verify, enabled=True, every=1)
+    options = replace(OPTIONS, keep_regions=(relative(corner),), verify=every_frame)
+    output, _, residual = anonymize_verified(
+        video.path, tmp_path, options, chunk_frames=10, mode=SplitMode.COPY
+    )
+    assert residual == 0, "the verification pass reports the face kept on purpose"
     for number, (before, after) in enumerate(zip(decode_bgr(video.path), decode_bgr(output), strict=True)):
         for index, face in enumerate(video.faces[number]):
             if index == kept:

@@ -95,6 +95,21 @@ def frame_seconds(chunk: Chunk, video: VideoInfo) -> list[float]:
     return [float(first + k / rate) for k in range(chunk.frame_count)]
 
 
+def kept_on_display(
+    regions: Sequence[Region], seconds: float, size: tuple[int, int], box: Sequence[float]
+) -> bool:
+    """Whether a box of the displayed frame (size: width, height) has its centre in a keep region
+    active at `seconds`: the verification pass looks at upright frames, and a kept face is no residue."""
+    (width, height), (x1, y1, x2, y2) = size, box[:4]
+    x, y = (x1 + x2) / 2, (y1 + y2) / 2
+    return any(
+        r.active(seconds)
+        and r.x * width <= x < (r.x + r.width) * width
+        and r.y * height <= y < (r.y + r.height) * height
+        for r in regions
+    )
+
+
 def region_map(
     keep: Sequence[Region], blur: Sequence[Region], rotation: int, width: int, height: int
 ) -> RegionMap | None:

@@ -28,6 +28,7 @@ from faceblur.detectors.scrfd import DEFAULT_INPUT_SIZE as SCRFD_INPUT_SIZE
 from faceblur.manifest import Chunk, Manifest, VideoInfo
 from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
 from faceblur.orientation import normalize_rotation, to_display
+from faceblur.regions import kept_on_display
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ def verify_chunk(
                 for name, boxes in per_detector.items()
                 for x1, y1, x2, y2, score in boxes.tolist()
             ]
+            seconds, shown = times[number - chunk.first_frame], (image.shape[1], image.shape[0])
+            kept = options.keep_regions  # a face the user keeps sharp on purpose is no residue
+            detections = [d for d in detections if not kept_on_display(kept, seconds, shown, d[:4])]
             gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
             boxes = verify.residual_boxes(gray, detections, check.threshold_factor)
             frame = verify.residual_frame(number, times[number - chunk.first_frame], boxes)
