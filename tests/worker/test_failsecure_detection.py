@@ -78,8 +78,9 @@ def failing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ProcessOpti
 def run(video: Path, root: Path, options: ProcessOptions) -> tuple[Path, ChunkDetections]:
     store, layout = LocalStore(root), JobLayout("job")
     split(str(video), store, layout, chunks=1, mode=SplitMode.COPY)
-    process_chunk(store, layout, 0, options)
+    result = process_chunk(store, layout, 0, options)
     detections = ChunkDetections.model_validate_json(store.get_bytes(layout.detections(0)))
+    assert result.whole_frames == len(detections.whole_frames)  # what the operator and summaries count
     return root / layout.processed(0), detections
 
 

@@ -8,6 +8,9 @@ real face is hidden from the detector for longer than the look-back, the same in
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from faceblur.options import ProcessOptions
 from faceblur.process import process_chunk
 from faceblur.split import split
 from faceblur.storage import LocalStore
-from faceblur_contract.regions import Region
+from faceblur_contract.regions import INSIDE_X, TIMES_IN_ORDER, Region
 from faceblur_testenv.measure import decode_bgr, detail_kept, sharpness
 from faceblur_testenv.videos import (
     FaceBox,
@@ -192,3 +195,40 @@ def test_without_fail_secure_the_lost_face_s_frames_keep_their_picture(
     assert whole == {}
     frames = zip(decode_bgr(hidden_face), decode_bgr(output), strict=True)
     assert all(untouched(before, after, BODIES) for before, after in frames)
+
+
+FACEBLUR = str(Path(sys.executable).parent / "faceblur")
+
+
+def faceblur(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FACEBLUR_", "JOB_COMPLETION"))}
+    return subprocess.run(
+        [FACEBLUR, *args], capture_output=True, text=True, env={**clean, **(env or {})}, timeout=600
+    )
+
+
+def test_the_command_line_takes_regions_and_reports_fail_secure(hidden_face: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    done = faceblur(
+        "blur", str(hidden_face), "-o", str(output), "--workers", "1", "--no-verify", "--fail-secure",
+        "--blur-region", "0,0.6,0.3,0.4@0-0.2",
+        env={"FACEBLUR_KEEP_REGION": "0.9,0,0.1,0.1 0.8,0.8,0.2,0.2@1-"},  # repeated, as the pod's env can
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "anonymized whole (fail-secure)" in done.stdout
+    assert "10 frames (17%)" in done.stdout  # frames 30-39 of 60
+    frames = list(zip(decode_bgr(hidden_face), decode_bgr(output), strict=True))
+    assert all(blurred(before, after, BODIES) for before, after in frames[:5])  # 0 <= t < 0.2 s
+    assert untouched(*frames[5], BODIES)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("0.5,0,0.6,1", INSIDE_X), ("0,0,1,1@20-10", TIMES_IN_ORDER)],
+)
+def test_the_command_line_refuses_a_region_outside_the_frame(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    done = faceblur("blur", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.mp4"), "--keep-region", value)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"faceblur blur: error: invalid --keep-region {value!r}: {problem}"

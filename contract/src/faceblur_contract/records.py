@@ -82,6 +82,7 @@ class ChunkResult(_Doc):
     detectors: list[str]
     seconds: float
     verification: Verification | None = None  # None: processed without verification
+    whole_frames: int = 0  # frames fail-secure anonymized whole (detection failed or a face lost)
 
 
 class JobResult(_Doc):
@@ -95,6 +96,7 @@ class JobResult(_Doc):
     contact_sheet: str | None = None
     verification: Verification | None = None
     verification_report: str | None = None  # where the VerificationReport was published
+    whole_frames: int = 0  # frames fail-secure anonymized whole
 
 
 class FailureRecord(_Doc):

@@ -102,6 +102,7 @@ def compose(
         contact_sheet=sheet,
         verification=report.summary if report is not None else None,
         verification_report=verification_report,
+        whole_frames=sum(r.whole_frames for r in results),
     )
     store.put_bytes(layout.result, result.to_json(), "application/json")
     if cleanup:

@@ -227,6 +227,7 @@ def _documents(
         frames_with_faces=len(outcome.final),
         detectors=detectors,
         seconds=round(seconds, 3),
+        whole_frames=len(outcome.whole),
     )
     return detections, result
 

@@ -89,6 +89,9 @@ def blur(
             "frames with faces",
             f"{result.frames_with_faces} ({_share(result.frames_with_faces, result.frames)})",
         )
+        if options.fail_secure or result.whole_frames:
+            share = _share(result.whole_frames, result.frames)
+            table.add_row("anonymized whole (fail-secure)", f"{result.whole_frames} frames ({share})")
         table.add_row("chunks", str(result.chunks))
         table.add_row(
             "wall time",
