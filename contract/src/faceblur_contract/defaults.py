@@ -132,8 +132,8 @@ FAIL_SECURE_HOLD: Setting[int] = Setting("--fail-secure-hold", 50, Bounds(ge=1, 
 # by the job's detectors made more sensitive: their thresholds times `threshold_factor`, their
 # inference size times `scale_factor`. A region still sharp there and scoring at least
 # threshold_factor x the score that starts a track on its own is a residual candidate. At the
-# defaults the pass costs about a tenth of the processing time. `max_residual_frames` set: compose
-# fails (publishing nothing) when more frames than that hold a residual candidate.
+# defaults the pass costs 8-17 % of the processing time (bench/bench_quality.py). With
+# `max_residual_frames` set, compose fails (publishing nothing) when more frames hold a candidate.
 VERIFY: Setting[bool] = Setting("--verify", True)
 VERIFY_EVERY: Setting[int] = Setting("--verify-every", 10, Bounds(ge=1, le=10_000))
 VERIFY_THRESHOLD_FACTOR: Setting[float] = Setting("--verify-thresh-factor", 0.8, Bounds(ge=0.05, le=1.0))

@@ -27,7 +27,7 @@ VerifyEvery = Annotated[
         d.VERIFY_EVERY.flag,
         **d.VERIFY_EVERY.bounds.option(),
         envvar=d.VERIFY_EVERY.envvar,
-        help="Check every n-th frame (1: all; the default costs about a tenth of the processing time).",
+        help="Check every n-th frame (1: all; the default costs 8-17 % of the processing time).",
         rich_help_panel=_VERIFICATION,
     ),
 ]
