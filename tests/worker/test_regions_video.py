@@ -84,6 +84,11 @@ def untouched(before: np.ndarray, after: np.ndarray, rect: Rect) -> bool:
     return detail_kept(crop(before, rect), crop(after, rect)) > KEPT
 
 
+def cyan_pixels(image: np.ndarray) -> int:
+    blue, green, red = (image[:, :, c].astype(int) for c in range(3))
+    return int(np.count_nonzero((blue > 180) & (green > 180) & (red < 90)))
+
+
 def pixels(box: FaceBox) -> Rect:
     return round(box.x1), round(box.y1), round(box.x2), round(box.y2)
 
@@ -173,7 +178,7 @@ def hidden_face(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fail_secure_anonymizes_whole_frames_while_a_face_is_lost_the_same_in_chunks(
     hidden_face: Path, tmp_path: Path
 ) -> None:
-    options = replace(OPTIONS, fail_secure=True)
+    options = replace(OPTIONS, fail_secure=True, debug=True)
     output, whole = anonymize(hidden_face, tmp_path / "chunks", options, chunk_frames=10, mode=SplitMode.COPY)
     # seen last in frame 19: smoothing covers it to 19 + look_back; seen again in 45, which covers
     # it from 45 - look_ahead: lost in between (across the chunk boundaries at 30 and 40)
@@ -181,6 +186,12 @@ def test_fail_secure_anonymizes_whole_frames_while_a_face_is_lost_the_same_in_ch
     assert whole == dict.fromkeys(lost, "face lost")
     _, in_one = anonymize(hidden_face, tmp_path / "one", options, chunks=1)
     assert in_one == whole
+    # the debug video marks where the lost face was last seen (cyan) on the frames it anonymized whole
+    debug = [
+        image for i in (2, 3) for image in decode_bgr(tmp_path / "chunks" / JobLayout("job").debug_chunk(i))
+    ]
+    marked = [n for n, image in enumerate(debug, start=20) if cyan_pixels(image) > 20]
+    assert marked == list(lost)
     for number, (before, after) in enumerate(zip(decode_bgr(hidden_face), decode_bgr(output), strict=True)):
         if number in lost:
             assert blurred(before, after, BODIES), f"frame {number} kept its picture"

@@ -16,6 +16,8 @@ COLOURS = {  # BGR
     BoxSource.INTERPOLATED: (255, 0, 255),  # magenta: filled in by the tracker
     # red: detected but not blurred, too weak and unsupported by nearby frames (faceblur.hysteresis)
     BoxSource.REJECTED: (0, 0, 255),
+    # cyan: where a confirmed face was last seen, lost for longer than the look-back (fail-secure)
+    BoxSource.LOST: (255, 255, 0),
 }
 
 

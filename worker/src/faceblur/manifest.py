@@ -107,6 +107,7 @@ class BoxSource(StrEnum):
     CARRIED = "carried"  # covered because of a detection in a neighbouring frame
     INTERPOLATED = "interpolated"  # filled in by the tracker through a short gap
     REJECTED = "rejected"  # detected, but weak and unsupported by nearby frames: not blurred
+    LOST = "lost"  # a confirmed face's last box, no longer detected: fail-secure anonymized the frame whole
 
 
 class Box(_Doc):

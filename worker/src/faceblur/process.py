@@ -335,13 +335,13 @@ def _run(
                 dropped = decisions.rejected(work.number)
                 if dropped:
                     outcome.rejected[work.number] = dropped
-                masks, why = masking.masks(work.number)
+                masks, why, lost = masking.masks(work.number)
                 if why is not None:
                     outcome.whole[work.number] = why
                 frame = clock.timed("anonymize", _anonymized, work.frame, boxes, options, facts, masks)
                 clock.timed("encode", encoder.encode, frame)
                 if debug is not None:
-                    debug.encode(_debug_frame(frame, [*boxes, *dropped]))
+                    debug.encode(_debug_frame(frame, [*boxes, *dropped, *lost]))
                 outcome.frames_done += 1
                 if progress is not None:
                     progress(1)
@@ -497,13 +497,15 @@ class _Masking:
         regions = self.at(number)
         return regions.keeps(box) or regions.hides(box)
 
-    def masks(self, number: int) -> tuple[FrameMasks, str | None]:
-        """The frame's masks, and why fail-secure anonymizes it whole (None: it does not)."""
-        why = "detection failed" if number in self.failed else None
-        if why is None and self.lost is not None and self.lost.lost(number):
-            why = "face lost"
+    def masks(self, number: int) -> tuple[FrameMasks, str | None, list[Box]]:
+        """The frame's masks; why fail-secure anonymizes it whole (None: it does not); and the lost
+        faces' last boxes, marked for the debug video."""
+        why, lost = ("detection failed" if number in self.failed else None), []
+        if why is None and self.lost is not None:
+            lost = [b.model_copy(update={"source": BoxSource.LOST}) for b in self.lost.lost(number)]
+            why = "face lost" if lost else None
         regions = self.at(number)
-        return FrameMasks(whole=why is not None, keep=regions.keep, blur=regions.blur), why
+        return FrameMasks(whole=why is not None, keep=regions.keep, blur=regions.blur), why, lost
 
 
 def _detected(
