@@ -2,13 +2,15 @@
 (`split`, `process`, `compose`, `cleanup`) that the operator runs.
 
 One module per command, each thin (parse, call, print); the options they share in `options`,
-the application and its plumbing in `root`. Every option can also come from an environment
-variable `FACEBLUR_<OPTION>`. Errors end the command with one line on stderr and the exit code
-of their kind (`faceblur.command`); every command writes one JSON line to the termination log
-when one is configured (`faceblur.termination`).
+the application and its plumbing in `root`, the console script's `main` here. Every option can
+also come from an environment variable `FACEBLUR_<OPTION>`. Errors end the command with one line
+on stderr and the exit code of their kind (`faceblur.command`); every command writes one JSON
+line to the termination log when one is configured (`faceblur.termination`).
 """
 
 from __future__ import annotations
+
+import sys
 
 from faceblur_contract.enums import ExecutionProvider, ReplaceWith
 from faceblur_contract.options import UsageError, build_options, parse_scale, per_detector
@@ -20,7 +22,9 @@ from faceblur.cli import probe, split, process, compose, cleanup, blur  # noqa: 
 # isort: on
 from faceblur.cli.options import processing_options
 from faceblur.cli.process import parse_indexes
-from faceblur.cli.root import app, main
+from faceblur.cli.root import app
+from faceblur.errors import ExitCode
+from faceblur.termination import failure_record, was_written, write_termination_log
 
 __all__ = [
     "ExecutionProvider",
@@ -34,3 +38,15 @@ __all__ = [
     "per_detector",
     "processing_options",
 ]
+
+
+def main() -> None:
+    """Console script entry point; a command line typer rejects still gets a termination line."""
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == ExitCode.USAGE and not was_written():
+            words = [a for a in sys.argv[1:] if not a.startswith("-")]
+            stage = words[0] if words else "faceblur"
+            write_termination_log(failure_record(stage, "invalid command line (see --help)", ExitCode.USAGE))
+        raise

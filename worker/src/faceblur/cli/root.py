@@ -3,17 +3,14 @@ commands share: S3 settings from the options, a job's store and layout from its 
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from faceblur import __version__
-from faceblur.errors import ExitCode
 from faceblur.layout import JobLayout
 from faceblur.storage import ObjectStore, S3Settings, open_store
-from faceblur.termination import failure_record, was_written, write_termination_log
 
 app = typer.Typer(
     name="faceblur",
@@ -23,18 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-
-
-def main() -> None:
-    """Console script entry point; a command line typer rejects still gets a termination line."""
-    try:
-        app()
-    except SystemExit as exc:
-        if exc.code == ExitCode.USAGE and not was_written():
-            words = [a for a in sys.argv[1:] if not a.startswith("-")]
-            stage = words[0] if words else "faceblur"
-            write_termination_log(failure_record(stage, "invalid command line (see --help)", ExitCode.USAGE))
-        raise
 
 
 @app.callback()
