@@ -46,7 +46,7 @@ from bench_vs_deface import MATCHED_ENCODER, VENV_BIN, Run, count_frames, make_c
 CRF, PRESET = 18, "veryfast"  # faceblur's defaults, given to deface too
 STAGE_LINE = re.compile(r"chunk (\d+): stage CPU s (.*?) \((\d+) frames encoded")
 VERIFY_LINE = re.compile(r"chunk (\d+): verification CPU s ([\d.]+)")
-STAGE_FRAMES = 200  # frames the stages are measured on (the clip's first ones)
+STAGE_FRAMES = 120  # frames the stages are measured on (the clip's first ones)
 
 
 @dataclass(frozen=True)
@@ -371,7 +371,7 @@ def long_child(clip: str, out: str, scale: str, batch: str) -> None:
                 print(f"frames {self.done}", flush=True)
 
     options = ProcessOptions(
-        detectors=[DetectorSpec(name=DetectorName.CENTERFACE, scale=(width, height))], batch_size=int(batch)
+        detectors=(DetectorSpec(name=DetectorName.CENTERFACE, scale=(width, height)),), batch_size=int(batch)
     )
     blur(clip, out, options, reporter=Printer())
     print(f"maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
