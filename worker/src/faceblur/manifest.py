@@ -90,6 +90,20 @@ class Chunk(_Doc):
         return [first + gap * k for first, gap, count in self.pts_runs for k in range(count)]
 
 
+def frame_seconds(chunk: Chunk, video: VideoInfo) -> list[float]:
+    """Presentation time of each of the chunk's frames, in seconds from the video's first frame.
+
+    Exact from the manifest's timestamps; a manifest written before they were kept falls back to
+    the average frame rate from the chunk's first timestamp."""
+    base = video.time_base_fraction
+    pts = chunk.frame_pts()
+    if len(pts) == chunk.frame_count:
+        return [float((p - video.start_pts) * base) for p in pts]
+    rate = Fraction(video.avg_frame_rate or video.nominal_frame_rate or "25")
+    first = (chunk.first_pts - video.start_pts) * base
+    return [float(first + k / rate) for k in range(chunk.frame_count)]
+
+
 class Manifest(_Doc):
     version: Literal[1] = MANIFEST_VERSION
     input: str  # where the input was read from (URL or path), for the record

@@ -53,12 +53,12 @@ from faceblur.failsecure import FailSecure, LostFaces, horizon_before
 from faceblur.hysteresis import Confirmations
 from faceblur.jobmanifest import chunks_at, load_manifest, object_location
 from faceblur.layout import JobLayout
-from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest
+from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest, frame_seconds
 from faceblur.options import ProcessOptions
 from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
 from faceblur.pipeline import Channel, ordered_lanes, run_stages
 from faceblur.providers import CPU, available_providers, choose_providers
-from faceblur.regions import FrameRegions, RegionMap, frame_seconds, region_map
+from faceblur.regions import FrameRegions, RegionMap, region_map
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
 from faceblur.stageclock import StageClock
 from faceblur.storage import ObjectStore

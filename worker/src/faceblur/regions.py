@@ -3,8 +3,8 @@
 Regions are given relative to the displayed frame (`faceblur_contract.regions`), so they are turned
 with the manifest's rotation onto the stored pixels that are decoded, anonymized and encoded. A
 blur region is rounded outwards to whole pixels and a keep region inwards: what is in doubt is
-anonymized. A frame's time is its exact presentation time from the manifest, so a chunk worker
-and a whole-video run put a time-limited region on the same frames.
+anonymized. A frame's time is its exact presentation time from the manifest (`manifest.frame_seconds`), so
+a chunk worker and a whole-video run put a time-limited region on the same frames.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 from faceblur_contract.regions import Region
 
 from faceblur.anonymize import Rect
-from faceblur.manifest import Box, Chunk, VideoInfo
+from faceblur.manifest import Box
 from faceblur.orientation import normalize_rotation, rect_to_stored
 
 
@@ -79,20 +78,6 @@ def stored_rect(region: Region, rotation: int, width: int, height: int, *, outwa
     if right <= left or bottom <= top:
         return None
     return left, top, right, bottom
-
-
-def frame_seconds(chunk: Chunk, video: VideoInfo) -> list[float]:
-    """Presentation time of each of the chunk's frames, in seconds from the video's first frame.
-
-    Exact from the manifest's timestamps; a manifest written before they were kept falls back to
-    the average frame rate from the chunk's first timestamp."""
-    base = video.time_base_fraction
-    pts = chunk.frame_pts()
-    if len(pts) == chunk.frame_count:
-        return [float((p - video.start_pts) * base) for p in pts]
-    rate = Fraction(video.avg_frame_rate or video.nominal_frame_rate or "25")
-    first = (chunk.first_pts - video.start_pts) * base
-    return [float(first + k / rate) for k in range(chunk.frame_count)]
 
 
 def kept_on_display(

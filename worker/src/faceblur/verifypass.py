@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -25,7 +24,7 @@ from faceblur import verify
 from faceblur.codec import decode_frames, to_bgr
 from faceblur.detectors import CenterFaceDetector, ScrfdDetector, UnionDetector, build_detector
 from faceblur.detectors.scrfd import DEFAULT_INPUT_SIZE as SCRFD_INPUT_SIZE
-from faceblur.manifest import Chunk, Manifest, VideoInfo
+from faceblur.manifest import Chunk, Manifest, VideoInfo, frame_seconds
 from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
 from faceblur.orientation import normalize_rotation, to_display
 from faceblur.regions import kept_on_display
@@ -80,16 +79,6 @@ def verify_processed(
     return verify_chunk(processed, chunk, manifest, options, detector)
 
 
-def frame_times(chunk: Chunk, video: VideoInfo) -> list[float]:
-    """Each frame's presentation time from the start of the video, in seconds."""
-    pts = chunk.frame_pts()
-    if len(pts) == chunk.frame_count:
-        base = Fraction(video.time_base)
-        return [float((p - video.start_pts) * base) for p in pts]
-    rate = Fraction(video.avg_frame_rate or video.nominal_frame_rate or "25")
-    return [float(n / rate) for n in range(chunk.first_frame, chunk.last_frame + 1)]
-
-
 def verify_chunk(
     processed: Path, chunk: Chunk, manifest: Manifest, options: ProcessOptions, detector: UnionDetector
 ) -> VerificationReport:
@@ -97,7 +86,7 @@ def verify_chunk(
     started = time.monotonic()
     check = options.verify
     rotation = normalize_rotation(manifest.video.rotation)
-    times = frame_times(chunk, manifest.video)
+    times = frame_seconds(chunk, manifest.video)
     residual: list[ResidualFrame] = []
     checked = 0
     for batch in _sampled_batches(processed, chunk, check.every, max(1, options.batch_size), rotation):
