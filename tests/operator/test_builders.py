@@ -139,6 +139,7 @@ def test_worker_job_passes_every_spec_option_as_cli_flags() -> None:
         "--batch-size", "16", "--execution-provider", "cpu",
         "--replacewith", "mosaic", "--mask-shape", "box", "--mask-scale", "1.5",
         "--look-back", "12", "--look-ahead", "3", "--crf", "20", "--preset", "fast", "--debug",
+        "--fail-secure-hold", "50",
         "--verify", "--verify-every", "5", "--verify-thresh-factor", "0.7", "--verify-scale-factor", "1.5",
         "--verify-max-residual-frames", "0",
     ]  # fmt: skip
