@@ -144,6 +144,10 @@ def test_merging_chunk_reports_is_the_report_of_the_whole(
         f.frame for f in sorted(whole.residual, key=lambda f: (-f.score, f.frame))
     ][: len(whole.summary.worst)]
 
+    # cleanup keeps the merged report as the record, not the chunks' parts
+    compose(store, layout, str(job.parent / "cleaned.mp4"), cleanup=True)
+    assert list(store.list(layout.key("verification") + "/")) == [layout.verification_report]
+
 
 def test_verification_off_writes_no_report(group: FaceVideo, tmp_path: Path) -> None:
     _run(group, tmp_path, "off", ProcessOptions(verify=VerifyOptions(enabled=False)))

@@ -8,22 +8,36 @@ from __future__ import annotations
 import logging
 
 from faceblur.errors import InvalidInputError
-from faceblur.layout import AUDIO, CHUNKS, DEBUG, DETECTIONS, FRAMES, LOCKS, PROCESSED, RESULTS, JobLayout
+from faceblur.layout import (
+    AUDIO,
+    CHUNKS,
+    DEBUG,
+    DETECTIONS,
+    FRAMES,
+    LOCKS,
+    PROCESSED,
+    RESULTS,
+    VERIFICATION,
+    JobLayout,
+)
 from faceblur.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
 
 def remove_intermediates(store: ObjectStore, layout: JobLayout) -> int:
-    """Delete chunks, processed chunks, detections, per-chunk results and debug chunks.
+    """Delete chunks, processed chunks, detections, per-chunk results, verification reports and
+    debug chunks.
 
-    The manifest, result.json, the debug video and the contact sheet stay as the record.
+    The manifest, result.json, the merged verification report, the debug video and the contact
+    sheet stay as the record.
     """
     removed = 0
     for folder in (CHUNKS, PROCESSED, DETECTIONS, RESULTS, LOCKS, FRAMES):
         removed += store.delete_prefix(layout.key(folder) + "/")
-    for key in store.list(layout.key(DEBUG) + "/"):
-        if key not in (layout.debug_video, layout.contact_sheet):
+    kept = (layout.debug_video, layout.contact_sheet, layout.verification_report)
+    for key in [*store.list(layout.key(DEBUG) + "/"), *store.list(layout.key(VERIFICATION) + "/")]:
+        if key not in kept:
             store.delete(key)
             removed += 1
     if store.exists(layout.key(AUDIO)):
