@@ -41,7 +41,7 @@ Reader = Callable[[ProcessOptions], Any]
 
 def region_docs(regions: tuple[Region, ...]) -> list[dict[str, float]]:
     """Regions as the spec writes them (unset times left out)."""
-    names = ("x", "y", "width", "height", "start", "end")
+    names = ("left", "top", "width", "height", "start", "end")
     return [{n: getattr(r, n) for n in names if getattr(r, n) is not None} for r in regions]
 
 
@@ -130,15 +130,15 @@ def region_edges(item: dict[str, Any]) -> list[list[dict[str, float]]]:
     cases: list[list[dict[str, float]]] = []
     for name, node in props.items():
         for value in edges(node):
-            region = {"x": 0.0, "y": 0.0, "width": 1.0, "height": 1.0, name: value}
-            if name in ("x", "y"):
-                region["width" if name == "x" else "height"] = 1.0 - value
+            region = {"left": 0.0, "top": 0.0, "width": 1.0, "height": 1.0, name: value}
+            if name in ("left", "top"):
+                region["width" if name == "left" else "height"] = 1.0 - value
             elif name == "start":
                 region["end"] = time_max
             elif name == "end":
                 region["start"] = 0.0
             cases.append([region])
-    many = {"x": 0.25, "y": 0.5, "width": 0.5, "height": 0.125, "start": 1.5, "end": 2.0}
+    many = {"left": 0.25, "top": 0.5, "width": 0.5, "height": 0.125, "start": 1.5, "end": 2.0}
     return [*cases, [many] * REGIONS_MAX]
 
 
@@ -221,7 +221,7 @@ def test_every_example_parses_to_the_options_it_asks_for(path: Path) -> None:
 def test_region_edges_include_the_tightest_regions() -> None:
     keep = [v for p, v in edge_cases() if p == "regions.keep"]
     assert [
-        {"x": math.nextafter(1.0, 0.0), "y": 0.0, "width": 1.0 - math.nextafter(1.0, 0.0), "height": 1.0}
+        {"left": math.nextafter(1.0, 0.0), "top": 0.0, "width": 1.0 - math.nextafter(1.0, 0.0), "height": 1.0}
     ] in keep
     assert any(v[0].get("end") == math.nextafter(0.0, 1.0) for v in keep)  # exclusive: 0 is refused
     assert any(len(v) == REGIONS_MAX for v in keep)
@@ -243,10 +243,10 @@ def test_regions_and_fail_secure_round_trip_through_the_workers_parser() -> None
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("0.5,0,0.6,1", "x \\+ width must be <= 1"),
+        ("0.5,0,0.6,1", "left \\+ width must be <= 1"),
         ("0,0,1,1@5-5", "start must be before end"),
         ("0,0,0,1", "width must be a number > 0"),
-        ("0,0,1", "X,Y,W,H"),
+        ("0,0,1", "LEFT,TOP,WIDTH,HEIGHT"),
         ("0,0,1,1@soon", "time range"),
     ],
 )

@@ -101,6 +101,17 @@ def test_every_spec_field_is_described_and_strings_are_bounded(schema: dict[str,
             assert "maxItems" in node, path
 
 
+YAML_1_1_BOOLEANS = {"y", "n", "yes", "no", "on", "off", "true", "false"}
+
+
+def test_no_field_name_reads_as_a_boolean_in_kubectl_s_yaml(schema: dict[str, Any]) -> None:
+    """kubectl reads YAML 1.1, where a bare `y` is true: a field named so cannot be written in YAML
+    (a region's `y` made the API server refuse the CRD itself: `required` held a boolean)."""
+    for path, node in walk(schema):
+        for name in node.get("properties", {}):
+            assert name.lower() not in YAML_1_1_BOOLEANS, f"{path}.{name}"
+
+
 def test_enums_come_from_the_worker(schema: dict[str, Any]) -> None:
     spec = schema["properties"]["spec"]["properties"]
     assert spec["detector"]["properties"]["name"]["enum"] == [d.value for d in DetectorName]

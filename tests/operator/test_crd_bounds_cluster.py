@@ -69,12 +69,12 @@ def test_the_api_server_refuses_a_value_outside_the_workers_bounds(
     assert "should be" in done.stderr, done.stderr
 
 
-INSIDE = {"x": 0, "y": 0, "width": 1, "height": 1}  # integers: CEL must compare them as numbers
+INSIDE = {"left": 0, "top": 0, "width": 1, "height": 1}  # integers: CEL must compare them as numbers
 REGION_CASES = [
-    ({**INSIDE, "x": 0.5, "width": 0.6}, "x + width must be <= 1"),
-    ({**INSIDE, "y": 0.25, "height": 0.8}, "y + height must be <= 1"),
+    ({**INSIDE, "left": 0.5, "width": 0.6}, "left + width must be <= 1"),
+    ({**INSIDE, "top": 0.25, "height": 0.8}, "top + height must be <= 1"),
     ({**INSIDE, "start": 5, "end": 5}, "start must be before end"),
-    ({**INSIDE, "x": 1, "width": 0.5}, "should be less than 1"),
+    ({**INSIDE, "left": 1, "width": 0.5}, "should be less than 1"),
     ({**INSIDE, "width": 0}, "should be greater than 0"),
     ({**INSIDE, "start": -1}, "should be greater than or equal to 0"),
 ]
@@ -98,7 +98,7 @@ def test_the_api_server_refuses_a_region_the_worker_refuses(
 
 
 def test_the_api_server_admits_regions_at_their_edges(test_cluster: TestCluster, crd: None) -> None:
-    keep = [INSIDE, {"x": 0.75, "y": 0.5, "width": 0.25, "height": 0.5, "start": 0, "end": 1000000}]
+    keep = [INSIDE, {"left": 0.75, "top": 0.5, "width": 0.25, "height": 0.5, "start": 0, "end": 1000000}]
     blur = [{**INSIDE, "start": 10}, {**INSIDE, "end": 0.04}] * 16  # the most the schema admits
     done = _dry_run(
         test_cluster, {**BASE, "regions": {"keep": keep, "blur": blur}, "failSecure": {"enabled": True}}

@@ -20,7 +20,7 @@ def test_a_displayed_region_lands_where_the_test_videos_put_displayed_pixels(rot
     """testenv's box_to_coded is how the test videos store a displayed box: an independent mapping."""
     spec = VideoSpec(width=DISPLAY[0], height=DISPLAY[1], rotation=rotation)
     stored = (DISPLAY[1], DISPLAY[0]) if rotation in (90, 270) else DISPLAY
-    region = Region(x=0.25, y=0.125, width=0.5, height=0.25)
+    region = Region(left=0.25, top=0.125, width=0.5, height=0.25)
     shown = FaceBox(80.0, 30.0, 240.0, 90.0)
     coded = box_to_coded(spec, shown)
     expected = (round(coded.x1), round(coded.y1), round(coded.x2), round(coded.y2))
@@ -29,7 +29,7 @@ def test_a_displayed_region_lands_where_the_test_videos_put_displayed_pixels(rot
 
 
 def test_blur_regions_round_outwards_and_keep_regions_inwards() -> None:
-    region = Region(x=0.1, y=0.1, width=0.2, height=0.2)  # 33.3 .. 100 of a 333-pixel frame
+    region = Region(left=0.1, top=0.1, width=0.2, height=0.2)  # 33.3 .. 100 of a 333-pixel frame
     assert stored_rect(region, 0, 333, 333, outward=True) == (33, 33, 100, 100)
     assert stored_rect(region, 0, 333, 333, outward=False) == (34, 34, 99, 99)
     assert stored_rect(Region(0.5, 0.5, 0.001, 0.001), 0, 100, 100, outward=False) is None

@@ -112,7 +112,7 @@ DEBUG: Setting[bool] = Setting("--debug", False)
 # and height, rotation applied), each optionally limited to [start, end) seconds of the video. A keep
 # region is never touched by face masks or fail-secure; a blur region is always blurred. The
 # count is bounded so the API server's CEL cost estimate of the region rules stays small.
-KEEP_REGION: Setting[tuple[str, ...]] = Setting("--keep-region", ())  # X,Y,W,H[@START-END], repeatable
+KEEP_REGION: Setting[tuple[str, ...]] = Setting("--keep-region", ())  # LEFT,TOP,WIDTH,HEIGHT[@START-END]
 BLUR_REGION: Setting[tuple[str, ...]] = Setting("--blur-region", ())
 REGIONS_MAX = 32  # regions of each kind
 REGION_POSITION = Bounds(ge=0.0, lt=1.0)  # x, y: the top left corner

@@ -176,7 +176,7 @@ def parse_threshold(text: str) -> float:
 
 
 def parse_regions(option: str, values: Sequence[str] | None) -> tuple[Region, ...]:
-    """Repeated `X,Y,W,H[@START-END]` values -> regions, at most REGIONS_MAX of them."""
+    """Repeated `LEFT,TOP,WIDTH,HEIGHT[@START-END]` values -> regions, at most REGIONS_MAX of them."""
     regions = []
     for value in values or []:
         try:

@@ -1,11 +1,13 @@
 """Fixed regions of the displayed frame, in both directions between text and value.
 
-A region is a rectangle relative to the frame as a player shows it (rotation applied): x, y of its
-top left corner and its width and height, each a fraction of the displayed width or height. It
+A region is a rectangle relative to the frame as a player shows it (rotation applied): the left and
+top of its corner and its width and height, each a fraction of the displayed width or height. (Not
+`x` and `y`: YAML 1.1, which kubectl reads, takes a bare `y` for true.) It
 may be limited to a time range [start, end) in seconds from the video's first frame; a frame
 belongs to it when its presentation time t satisfies start <= t < end.
 
-Text form (the worker's `--keep-region` and `--blur-region`): `X,Y,W,H` or `X,Y,W,H@START-END`,
+Text form (the worker's `--keep-region` and `--blur-region`): `LEFT,TOP,WIDTH,HEIGHT` or
+`LEFT,TOP,WIDTH,HEIGHT@START-END`,
 either time may be left out (`@10-`: from 10 s on; `@-2.5`: until 2.5 s). `Region.text` renders
 exactly what `parse_region` reads back; the bounds are `faceblur_contract.defaults`'.
 """
@@ -19,9 +21,9 @@ from decimal import Decimal
 
 from faceblur_contract import defaults as d
 
-SYNTAX = "X,Y,W,H[@START-END] (fractions of the displayed frame, seconds)"
-INSIDE_X = "x + width must be <= 1 (the region must lie inside the frame)"
-INSIDE_Y = "y + height must be <= 1 (the region must lie inside the frame)"
+SYNTAX = "LEFT,TOP,WIDTH,HEIGHT[@START-END] (fractions of the displayed frame, seconds)"
+INSIDE_X = "left + width must be <= 1 (the region must lie inside the frame)"
+INSIDE_Y = "top + height must be <= 1 (the region must lie inside the frame)"
 TIMES_IN_ORDER = "start must be before end"
 _TIME = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _RANGE = re.compile(rf"^(?P<start>{_TIME})?-(?P<end>{_TIME})?$")
@@ -29,15 +31,15 @@ _RANGE = re.compile(rf"^(?P<start>{_TIME})?-(?P<end>{_TIME})?$")
 
 @dataclass(frozen=True)
 class Region:
-    x: float
-    y: float
+    left: float
+    top: float
     width: float
     height: float
     start: float | None = None  # seconds, inclusive; None: from the first frame
     end: float | None = None  # seconds, exclusive; None: to the last frame
 
     def __post_init__(self) -> None:
-        problem = region_problem(self.x, self.y, self.width, self.height, self.start, self.end)
+        problem = region_problem(self.left, self.top, self.width, self.height, self.start, self.end)
         if problem is not None:
             raise ValueError(problem)
 
@@ -47,7 +49,7 @@ class Region:
 
     def text(self) -> str:
         """The command-line form, parsed back by `parse_region` to an equal region."""
-        corner = ",".join(_number(v) for v in (self.x, self.y, self.width, self.height))
+        corner = ",".join(_number(v) for v in (self.left, self.top, self.width, self.height))
         if self.start is None and self.end is None:
             return corner
         start = "" if self.start is None else _decimal(self.start)
@@ -56,19 +58,19 @@ class Region:
 
 
 def region_problem(
-    x: float, y: float, width: float, height: float, start: float | None, end: float | None
+    left: float, top: float, width: float, height: float, start: float | None, end: float | None
 ) -> str | None:
     """What makes a region invalid, in words; None when it is valid. The CRD's rules say the same."""
-    named = [("x", x, d.REGION_POSITION), ("y", y, d.REGION_POSITION)]
+    named = [("left", left, d.REGION_POSITION), ("top", top, d.REGION_POSITION)]
     named += [("width", width, d.REGION_SIZE), ("height", height, d.REGION_SIZE)]
     times = (("start", start, d.REGION_START), ("end", end, d.REGION_END))
     named += [(name, value, bounds) for name, value, bounds in times if value is not None]
     for name, value, bounds in named:
         if not (isinstance(value, int | float) and math.isfinite(value) and bounds.contains(value)):
             return f"{name} must be a number {bounds.describe()}, got {value!r}"
-    if x + width > 1.0:
+    if left + width > 1.0:
         return INSIDE_X
-    if y + height > 1.0:
+    if top + height > 1.0:
         return INSIDE_Y
     if start is not None and end is not None and not start < end:
         return TIMES_IN_ORDER
@@ -76,13 +78,13 @@ def region_problem(
 
 
 def parse_region(text: str) -> Region:
-    """`X,Y,W,H[@START-END]` -> Region; ValueError saying what is wrong."""
+    """`LEFT,TOP,WIDTH,HEIGHT[@START-END]` -> Region; ValueError saying what is wrong."""
     corner, at, times = text.strip().partition("@")
     parts = corner.split(",")
     if len(parts) != 4:
         raise ValueError(f"expected {SYNTAX}")
     try:
-        x, y, width, height = (float(p) for p in parts)
+        left, top, width, height = (float(p) for p in parts)
     except ValueError:
         raise ValueError(f"expected four numbers before '@': {SYNTAX}") from None
     start = end = None
@@ -92,7 +94,7 @@ def parse_region(text: str) -> Region:
             raise ValueError(f"expected a time range START-END in seconds after '@', e.g. 10-20.5: {SYNTAX}")
         start = float(found["start"]) if found["start"] else None
         end = float(found["end"]) if found["end"] else None
-    return Region(x, y, width, height, start, end)
+    return Region(left, top, width, height, start, end)
 
 
 def _number(value: float) -> str:

@@ -334,14 +334,14 @@ class Region(_Api):
 
     model_config = ConfigDict(
         json_schema_extra=_rules(
-            ("self.x + self.width <= 1.0", INSIDE_X),
-            ("self.y + self.height <= 1.0", INSIDE_Y),
+            ("self.left + self.width <= 1.0", INSIDE_X),
+            ("self.top + self.height <= 1.0", INSIDE_Y),
             ("!has(self.start) || !has(self.end) || self.start < self.end", TIMES_IN_ORDER),
         )
     )
 
-    x: float = Field(**d.REGION_POSITION.field(), description="Left edge, a fraction of the displayed width.")
-    y: float = Field(**d.REGION_POSITION.field(), description="Top edge, a fraction of the displayed height.")
+    left: float = Field(**d.REGION_POSITION.field(), description="Left edge, a fraction of the shown width.")
+    top: float = Field(**d.REGION_POSITION.field(), description="Top edge, a fraction of the shown height.")
     width: float = Field(**d.REGION_SIZE.field(), description="Width, a fraction of the displayed width.")
     height: float = Field(**d.REGION_SIZE.field(), description="Height, a fraction of the displayed height.")
     start: float | None = Field(
@@ -353,14 +353,14 @@ class Region(_Api):
 
     @model_validator(mode="after")
     def _valid(self) -> Region:
-        problem = region_problem(self.x, self.y, self.width, self.height, self.start, self.end)
+        problem = region_problem(self.left, self.top, self.width, self.height, self.start, self.end)
         if problem is not None:
             raise ValueError(problem)
         return self
 
     def value(self) -> RegionValue:
         """The contract's region, as the worker parses it from its command line."""
-        return RegionValue(self.x, self.y, self.width, self.height, self.start, self.end)
+        return RegionValue(self.left, self.top, self.width, self.height, self.start, self.end)
 
 
 class Regions(_Api):

@@ -65,10 +65,10 @@ def stored_rect(region: Region, rotation: int, width: int, height: int, *, outwa
     turned = normalize_rotation(rotation)
     shown_w, shown_h = (height, width) if turned in (90, 270) else (width, height)
     shown = (
-        region.x * shown_w,
-        region.y * shown_h,
-        (region.x + region.width) * shown_w,
-        (region.y + region.height) * shown_h,
+        region.left * shown_w,
+        region.top * shown_h,
+        (region.left + region.width) * shown_w,
+        (region.top + region.height) * shown_h,
     )
     x1, y1, x2, y2 = rect_to_stored(shown, turned, width, height)
     # rounded to 1e-6 first so that float noise (0.3 * 320 = 95.99999999999999) cannot move a pixel
@@ -89,8 +89,8 @@ def kept_on_display(
     x, y = (x1 + x2) / 2, (y1 + y2) / 2
     return any(
         r.active(seconds)
-        and r.x * width <= x < (r.x + r.width) * width
-        and r.y * height <= y < (r.y + r.height) * height
+        and r.left * width <= x < (r.left + r.width) * width
+        and r.top * height <= y < (r.top + r.height) * height
         for r in regions
     )
 

@@ -218,8 +218,8 @@ KeepRegion = Annotated[
     typer.Option(
         d.KEEP_REGION.flag,
         envvar=d.KEEP_REGION.envvar,
-        help="Never anonymize faces here: X,Y,W,H[@START-END], fractions of the displayed frame and"
-        f" seconds (e.g. 0.7,0.6,0.3,0.4 or 0,0,0.5,1@10-20.5); repeatable, at most {d.REGIONS_MAX}.",
+        help="Never anonymize faces here: LEFT,TOP,WIDTH,HEIGHT[@START-END], fractions of the displayed"
+        f" frame and seconds (e.g. 0.7,0.6,0.3,0.4 or 0,0,0.5,1@10-20.5); at most {d.REGIONS_MAX}.",
         rich_help_panel=_REGIONS,
     ),
 ]
