@@ -231,6 +231,7 @@ def test_debug_chunk_progress_and_publishing_order(
     assert published == [
         layout.detections(0),
         layout.debug_chunk(0),
+        layout.chunk_verification(0),  # the check of the encoded chunk, before the chunk itself
         layout.processed(0),
         layout.chunk_result(0),
     ]
