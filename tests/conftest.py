@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=reason))
     shared = [item for item in items if "test_cluster" in item.fixturenames]
     items[:] = [item for item in items if "test_cluster" not in item.fixturenames] + shared
+
+
+# Test tiers, from the fixtures a test uses (its whole fixture closure): `pytest -m unit` runs what
+# needs no server, tool build, cluster, node or video encoding; then `-m media`, `-m s3`, `-m tools`,
+# `-m cluster`, `-m node`, `-m images`. A test that needs one without a fixture saying so is marked.
+TIER_FIXTURES = {
+    "s3": ("s3_server", "cluster_s3", "s3"),
+    "media": ("videos", "sample", "video", "cat_clip", "square_video", "hidden_face", "failing"),
+    "cluster": ("test_cluster",),
+    "node": ("node_cluster",),
+    "tools": ("helm", "applied"),
+}
+TIERS = (*TIER_FIXTURES, "images")  # images: marked by its module (buildah builds, no fixture says so)
+
+
+def tiers_of(fixtures: Iterable[str], markers: Iterable[str]) -> set[str]:
+    """The tiers of a test using `fixtures` and marked `markers`; "unit" when it needs none."""
+    used, marked = set(fixtures), set(markers)
+    tiers = {tier for tier, names in TIER_FIXTURES.items() if used.intersection(names)}
+    tiers |= marked.intersection(TIERS)
+    if "slow" in marked:
+        tiers.add("media")  # end-to-end runs over real videos
+    return tiers or {"unit"}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    for tier in sorted(tiers_of(getattr(item, "fixturenames", ()), (m.name for m in item.iter_markers()))):
+        item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,7 @@ def test_base_installs_crd_namespace_rbac_operator_and_defaults(applied: list[Ma
         assert not any(k.startswith("helm.sh/") for k in obj["metadata"].get("annotations", {}))
 
 
+@pytest.mark.tools  # kustomize runs the test environment's kubectl
 def test_plain_base_has_no_minio_and_kind_has_one_wired_into_the_defaults() -> None:
     base = kustomize(BASE)
     assert not [o for o in base if "minio" in o["metadata"]["name"]]

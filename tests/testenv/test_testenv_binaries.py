@@ -7,7 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from faceblur_testenv.binaries import BUILD_SCRIPT, ensure_binaries
+
+pytestmark = pytest.mark.tools  # builds the test environment's binaries when the cache is cold
 
 
 def test_partial_assets_are_reused_and_only_the_missing_binaries_built(tmp_path: Path) -> None:

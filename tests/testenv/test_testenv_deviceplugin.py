@@ -20,6 +20,8 @@ from faceblur_testenv.deviceplugin import BUILD_SCRIPT, REPO_ROOT, DevicePlugin,
 SOURCES = REPO_ROOT / "testenv" / "deviceplugin"
 GO_ENV = {"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
 
+pytestmark = pytest.mark.tools  # builds and tests the plugin with Go
+
 
 @pytest.fixture
 def socket_dir() -> Iterator[Path]:

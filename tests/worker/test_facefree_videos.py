@@ -11,6 +11,8 @@ from faceblur.probe import probe_with_frames
 from faceblur_testenv.facefree import FaceFreeLibrary, FaceFreeScene, FaceFreeSpec, render_frames
 from faceblur_testenv.measure import decode_bgr
 
+pytestmark = pytest.mark.media  # renders and encodes the clips
+
 
 def test_equal_specs_render_equal_frames_and_seeds_change_the_shake() -> None:
     spec = FaceFreeSpec(scene=FaceFreeScene.ROCKET, frames=6, width=320, height=180)

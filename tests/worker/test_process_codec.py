@@ -22,6 +22,8 @@ from faceblur.codec import (
 )
 from faceblur.errors import InvalidInputError
 
+pytestmark = pytest.mark.media  # every test makes its clips with ffmpeg
+
 
 def make_clip(path: Path, frames: int, gop: int | None, extra: list[str] | None = None) -> Path:
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]

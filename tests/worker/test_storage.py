@@ -28,7 +28,7 @@ from minio.error import S3Error
 FAST_RETRY = RetryPolicy(attempts=2, first_delay_s=0.01)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
     if request.param == "local":
         yield LocalStore(tmp_path / "root")
