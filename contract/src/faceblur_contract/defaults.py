@@ -1,6 +1,6 @@
 """Every default and bound of a processing option, written once.
 
-The CRD schema (operator `api.py`), the CLI's typer options (worker `cli.py`), the worker's
+The CRD schema (operator `api.py`), the CLI's typer options (worker `cli/options.py`), the worker's
 `ProcessOptions` and the field reference all read them from here. Each `Setting` names the
 worker's command-line flag, so the argv the operator renders and the option the worker declares
 are the same string too.
