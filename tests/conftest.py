@@ -89,12 +89,27 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def test_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    from faceblur_testenv.cluster import TestCluster
+# The images the session node imported at start: name -> reference.
+_IMPORTED: dict[str, str] = {}
 
-    cluster = TestCluster(Path(tmp_path_factory.mktemp("cluster")))
+
+@pytest.fixture(scope="session")
+def test_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestCluster]:
+    """When a selected test uses worker_images, they are built (minutes when stale) before the node
+    starts and imported as it starts, so the node's host lock is not held through an image build."""
+    from faceblur_testenv.cluster import TestCluster
+    from faceblur_testenv.images import ensure_images
+
+    wanted = any("worker_images" in item.fixturenames for item in request.session.items)
+    started = time.monotonic()
+    images = ensure_images(list(WORKER_IMAGES)) if wanted else []
+    if images:
+        print(f"worker images built/found in {time.monotonic() - started:.1f}s")
+    cluster = TestCluster(Path(tmp_path_factory.mktemp("cluster")), node_images=[i.archive for i in images])
     cluster.start()
+    _IMPORTED.update({image.name: image.reference for image in images})
     if cluster.node is not None:
         print(f"session node start timings: {cluster.node.timings}")
     try:
@@ -109,15 +124,11 @@ def worker_images(test_cluster: TestCluster) -> dict[str, str]:
     from faceblur_testenv.images import ensure_images
 
     assert test_cluster.node is not None
-    started = time.monotonic()
-    images = ensure_images(list(WORKER_IMAGES))
-    built = time.monotonic()
-    for image in images:
-        test_cluster.node.import_image(image.archive)
-    print(
-        f"worker images: built/found in {built - started:.1f}s, imported in {time.monotonic() - built:.1f}s"
-    )
-    return {image.name: image.reference for image in images}
+    if not set(WORKER_IMAGES) <= set(_IMPORTED):  # asked for after start (getfixturevalue)
+        for image in ensure_images(list(WORKER_IMAGES)):
+            test_cluster.node.import_image(image.archive)
+            _IMPORTED[image.name] = image.reference
+    return dict(_IMPORTED)
 
 
 @pytest.fixture(scope="session")
