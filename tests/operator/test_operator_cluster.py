@@ -96,13 +96,20 @@ def test_cpu_example_succeeds_with_every_face_blurred(
     assert status["progress"]["facesFound"] >= sample.frame_count
     assert status["output"] == f"s3://{BUCKET}/{doc['spec']['output']['key']}"
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    assert conditions == {"Split": "True", "Processed": "True", "Complete": "True"}
+    assert conditions == {"Split": "True", "Processed": "True", "Complete": "True", "Verified": "True"}
+    # the residual-face check ran in every worker pod and found no face left sharp
+    report_key = doc["spec"]["output"]["key"].rsplit(".", 1)[0] + ".verify.json"
+    assert status["verification"]["report"] == f"s3://{BUCKET}/{report_key}"
+    assert status["verification"]["framesChecked"] == len(range(0, sample.frame_count, 10))
+    assert status["verification"]["residualFrames"] == 0
+    report = json.loads(s3_server.client().get_object(BUCKET, report_key).read())
+    assert report["passed"]
     output = tmp_path / "out.mp4"
     s3_server.client().fget_object(BUCKET, doc["spec"]["output"]["key"], str(output))
     assert_anonymized(sample, output)
     prefix = job_prefix(done)
     left = set(keys_under(s3_server, prefix))  # cleanup: OnSuccess keeps only the small records
-    assert left <= {f"{prefix}/manifest.json", f"{prefix}/result.json"}
+    assert left <= {f"{prefix}/manifest.json", f"{prefix}/result.json", f"{prefix}/verification/report.json"}
 
     table = test_cluster.kubectl("get", "fbj", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
