@@ -47,7 +47,9 @@ def up(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Start the control plane, the real node and the S3 server in the foreground; Ctrl-C stops all."""
+    """Start the control plane, the real node with the worker image and the S3 server in the foreground,
+    print how to install the chart and run an example on it; Ctrl-C stops all."""
+    from faceblur_testenv import devcluster
     from faceblur_testenv.cluster import TestCluster
 
     logging.basicConfig(
@@ -55,7 +57,9 @@ def up(
     )
     folder = (workdir or Path(tempfile.mkdtemp(prefix="faceblur-testenv-"))).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    cluster = TestCluster(folder / "cluster", real_node=real_node)
+    # The worker image (built when missing or stale) on the node, as the user-path tests have it.
+    images = devcluster.worker_archives() if real_node else []
+    cluster = TestCluster(folder / "cluster", real_node=real_node, node_images=images)
     cluster.start()
     server = None
     try:
@@ -72,6 +76,9 @@ def up(
                 f"S3:         {server.url}  access key {server.access_key}  secret key {server.secret_key}"
             )
             typer.echo("  export " + " ".join(f"{k}={v}" for k, v in server.env().items()))
+        if server is not None and cluster.node is not None and cluster.bin_dir is not None:
+            devcluster.stock(server, folder / "videos")
+            typer.echo(devcluster.guide(cluster.kubeconfig, cluster.bin_dir, server))
         typer.echo("Ctrl-C stops everything.")
         _wait_for_signal()
     finally:

@@ -17,6 +17,7 @@ import json
 import logging
 import shlex
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,27 @@ def create(net: PodNetwork) -> None:
     _run("ip", "link", "set", net.bridge, "up")
     for chain, rule in isolation_rules(net):
         _run("iptables", "-w", "-t", "mangle", "-I", chain, "1", *rule)
+
+
+def blocked_port_rule(net: PodNetwork, port: int) -> list[str]:
+    """A `mangle INPUT` rule dropping pods' TCP packets to port on the bridge address: a service on the
+    host (e.g. S3) unreachable from pods, as in a network partition (no answer, not a refusal), while
+    the host's own connections to it (over loopback) still work. Tagged, so a crash's leftover is found."""
+    return [
+        *("-i", net.bridge, "-s", net.subnet, "-d", net.host_ip, "-p", "tcp", "--dport", str(port)),
+        *("-m", "comment", "--comment", f"{net.comment}:blocked-{port}", "-j", "DROP"),
+    ]
+
+
+@contextlib.contextmanager
+def port_unreachable_from_pods(net: PodNetwork, port: int) -> Iterator[None]:
+    """While inside, pods get no answer from the host's port (see blocked_port_rule); undone on exit."""
+    rule = blocked_port_rule(net, port)
+    _run("iptables", "-w", "-t", "mangle", "-I", "INPUT", "1", *rule)
+    try:
+        yield
+    finally:
+        _run("iptables", "-w", "-t", "mangle", "-D", "INPUT", *rule)
 
 
 def drop_counts(net: PodNetwork) -> dict[str, int]:
