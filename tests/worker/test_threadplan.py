@@ -29,9 +29,17 @@ def test_larger_budgets_give_x264_threads_before_its_thread_becomes_the_limit() 
     assert plan_threads(16).encoder > plan_threads(4).encoder
 
 
-def test_on_a_gpu_two_lanes_feed_the_device() -> None:
+def test_on_a_gpu_two_lanes_feed_the_device_whole_batches() -> None:
     assert plan_threads(16, on_gpu=True).lanes == 2
     assert plan_threads(1, on_gpu=True).lanes == 1
+    assert plan_threads(16, on_gpu=True).lane_batch(8) == 8
+
+
+@pytest.mark.parametrize(
+    ("budget", "batch", "per_lane"), [(1, 8, 8), (2, 8, 4), (3, 8, 3), (4, 1, 1), (16, 8, 2)]
+)
+def test_on_a_cpu_the_lanes_share_a_batch_out(budget: int, batch: int, per_lane: int) -> None:
+    assert plan_threads(budget).lane_batch(batch) == per_lane
 
 
 @pytest.mark.parametrize(

@@ -346,7 +346,7 @@ def _run(
                 if progress is not None:
                     progress(1)
 
-    lanes = ordered_lanes(_batches(decoded, batch_size), detect, detected, plan.lanes)
+    lanes = ordered_lanes(_batches(decoded, plan.lane_batch(batch_size)), detect, detected, plan.lanes)
     clock.timed("render", run_stages, [decode, *lanes, render], [decoded, detected])
     log.info(
         "chunk %d: stage CPU s %s (%d frames encoded; %s)",

@@ -29,6 +29,19 @@ class ThreadPlan:
     decoder: int  # FFmpeg decoder threads
     encoder: int  # x264 threads (1: encodes in the pipeline's own render thread)
     alone: int  # onnxruntime intra-op threads for work that runs by itself (the verification pass)
+    on_gpu: bool = False
+
+    def lane_batch(self, batch_size: int) -> int:
+        """Frames per lane item: on a CPU the batch is shared out among the lanes.
+
+        onnxruntime on a CPU runs at most a few frames per call anyway (CenterFace's
+        MAX_CPU_BATCH_PIXELS: one at 960x544), so smaller items cost no call, and they keep
+        the lanes busy to the end of a chunk instead of one lane finishing a whole batch
+        alone. A GPU gets whole batches.
+        """
+        if self.on_gpu:
+            return max(1, batch_size)
+        return max(1, -(-batch_size // self.lanes))
 
 
 def plan_threads(budget: int, on_gpu: bool = False) -> ThreadPlan:
@@ -45,7 +58,7 @@ def plan_threads(budget: int, on_gpu: bool = False) -> ThreadPlan:
     intra_op = 1 if on_gpu else max(1, budget // lanes)
     encoder = 1 if budget <= 3 else max(2, budget // 3)
     decoder = 1 if budget <= 5 else 2
-    return ThreadPlan(lanes=lanes, intra_op=intra_op, decoder=decoder, encoder=encoder, alone=budget)
+    return ThreadPlan(lanes, intra_op, decoder, encoder, alone=budget, on_gpu=on_gpu)
 
 
 def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:

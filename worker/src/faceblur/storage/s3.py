@@ -135,9 +135,8 @@ class S3Store:
 
     def _call(self, action: str, key: str, operation: Callable[[], _T]) -> _T:
         """Run one S3 operation, retrying transient failures, and turn errors into one-line ones."""
-        where = f"s3://{self.bucket}/{key}"
         try:
-            return retrying(operation, self.retry, f"{action} {where}")
+            return retrying(operation, self.retry, f"{action} s3://{self.bucket}/{key}")
         except Exception as exc:
             endpoint = self.settings.endpoint_url()
-            raise storage_error(action, where, exc, endpoint, self._credentials_rejected) from exc
+            raise storage_error(action, self.bucket, key, exc, endpoint, self._credentials_rejected) from exc

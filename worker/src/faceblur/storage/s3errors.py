@@ -53,13 +53,18 @@ def _status(exc: S3Error | InvalidResponseError) -> int:
 
 
 def storage_error(
-    action: str, where: str, exc: Exception, endpoint: str, credentials_rejected: Callable[[], bool]
+    action: str,
+    bucket: str,
+    key: str,
+    exc: Exception,
+    endpoint: str,
+    credentials_rejected: Callable[[], bool],
 ) -> StorageError:
-    """The error to raise for a failed `action` on `where` (s3://bucket/key) at `endpoint`.
+    """The error to raise for a failed `action` on s3://bucket/key at `endpoint`.
 
     `credentials_rejected` is asked only after an AccessDenied, to tell bad credentials from a
     missing permission (a HEAD answer has no body that would say which)."""
-    bucket = where.removeprefix("s3://").partition("/")[0]
+    where = f"s3://{bucket}/{key}"
     if isinstance(exc, S3Error):
         if exc.code == "NoSuchBucket":
             return ObjectNotFoundError(f"cannot {action} {where}: bucket {bucket!r} does not exist")
