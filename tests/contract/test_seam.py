@@ -33,7 +33,9 @@ OWNER = Owner(name="seam", namespace="ns", uid="0123456789abcdef")
 BASE: dict[str, Any] = {"input": {"bucket": "in", "key": "videos/a.mp4"}, "storage": {"endpoint": "s3:9000"}}
 
 # The sections of the spec that reach the worker's command line.
-PROCESS_SECTIONS = ("detector", "anonymization", "smoothing", "encoding", "regions", "failSecure")
+PROCESS_SECTIONS = (
+    "detector", "anonymization", "smoothing", "encoding", "regions", "failSecure", "verification",
+)  # fmt: skip
 SPLIT_SECTION = "chunking"
 
 Reader = Callable[[ProcessOptions], Any]
@@ -63,6 +65,11 @@ PROCESS_READERS: dict[str, Reader] = {
     "regions.blur": lambda o: region_docs(o.blur_regions),
     "failSecure.enabled": lambda o: o.fail_secure,
     "failSecure.holdFrames": lambda o: o.fail_secure_hold,
+    "verification.enabled": lambda o: o.verify.enabled,
+    "verification.every": lambda o: o.verify.every,
+    "verification.thresholdFactor": lambda o: o.verify.threshold_factor,
+    "verification.scaleFactor": lambda o: o.verify.scale_factor,
+    "verification.maxResidualFrames": lambda o: o.verify.max_residual_frames,
     "debug": lambda o: o.debug,
 }
 SPLIT_PARAMS = {
