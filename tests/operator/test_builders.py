@@ -148,13 +148,13 @@ def test_worker_job_passes_every_spec_option_as_cli_flags() -> None:
 
 def test_gpu_worker_gets_gpu_limits_gpu_image_and_video_capabilities() -> None:
     plan = plan_for(
-        resources={"gpus": 2, "requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": 12}}
+        resources={"gpus": 2, "requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": 12 * 2**30}}
     )
     work = build_worker_job(plan, chunks=4)
     c = container(work)
     assert c["resources"] == {
         "requests": {"cpu": "4", "memory": "8Gi"},
-        "limits": {"memory": "12", "nvidia.com/gpu": "2"},
+        "limits": {"memory": "12884901888", "nvidia.com/gpu": "2"},  # an int quantity, as text
     }
     assert c["image"].startswith("faceblur/worker-gpu:")
     assert env_of(work)["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video"
