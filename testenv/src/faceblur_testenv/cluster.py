@@ -27,6 +27,8 @@ from faceblur_testenv import pki
 from faceblur_testenv.binaries import ensure_binaries
 from faceblur_testenv.kubeapi import ApiError, Credentials, KubeApi
 from faceblur_testenv.kubeconfig import kubeconfig_document, write_kubeconfig
+from faceblur_testenv.kubenode import clusterdns
+from faceblur_testenv.kubenode.clusterdns import ClusterDns, DnsSettings, ensure_coredns
 from faceblur_testenv.kubenode.node import KubeNode
 from faceblur_testenv.processes import ManagedProcess, free_ports
 
@@ -59,6 +61,7 @@ NODE_IDENTITIES = {
     "kubelet": pki.ClientIdentity(f"system:node:{REAL_NODE_NAME}", ("system:nodes",)),
     "kube-proxy": pki.ClientIdentity("system:kube-proxy"),
     "apiserver-kubelet-client": pki.ClientIdentity("kube-apiserver-kubelet-client", ("system:masters",)),
+    "coredns": pki.ClientIdentity(clusterdns.USER),  # the cluster DNS, under kubeadm's system:coredns
 }
 
 
@@ -95,6 +98,7 @@ class TestCluster:
         self._node_gpus = node_gpus
         self._node_images = tuple(node_images)
         self.node: KubeNode | None = None
+        self._coredns: Path | None = None
         self.bind_ip = "127.0.0.1"
         self._components: list[ManagedProcess] = []
         self._api: KubeApi | None = None
@@ -108,6 +112,7 @@ class TestCluster:
     def start(self) -> None:
         started = time.monotonic()
         self.bin_dir = self._binaries or ensure_binaries()
+        self._coredns = ensure_coredns() if self._with_real_node else None
         built = time.monotonic()
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
@@ -371,18 +376,37 @@ class TestCluster:
 
     def _start_real_node(self, node: KubeNode) -> None:
         kubeconfigs = self.workdir / "kubeconfigs"
+        dns = self._start_cluster_dns(node.host_ip, kubeconfigs / "coredns.kubeconfig")
         node.start(
             self.workdir / "pki" / "ca.crt",
             kubeconfigs / "kubelet.kubeconfig",
             kubeconfigs / "kube-proxy.kubeconfig",
+            cluster_dns=(clusterdns.SERVICE_IP,),
         )
         started = time.monotonic()
         self._wait("the real node Ready and schedulable", lambda: self._nodes_ready({node.name}))
         node.timings["kubelet to Ready"] = time.monotonic() - started
         if node.gpus:
             self._wait(f"{node.gpus} nvidia.com/gpu allocatable", lambda: self._node_gpus_allocatable(node))
-        self._wait("kube-proxy's rules for the kubernetes Service", _kubernetes_service_routed)
+        self._wait(
+            "kube-proxy's rules for the kubernetes Service", _service_routed("default/kubernetes:https")
+        )
         node.timings["kube-proxy rules"] = time.monotonic() - started
+        self._wait("CoreDNS synced with the API server", dns.ready)
+        self._wait("kube-proxy's rules for kube-dns", _service_routed(*clusterdns.SERVICE_PORTS))
+        node.timings["cluster DNS"] = time.monotonic() - started
+
+    def _start_cluster_dns(self, host_ip: str, kubeconfig: Path) -> ClusterDns:
+        """CoreDNS on the host behind kube-system/kube-dns (see faceblur_testenv.kubenode.clusterdns)."""
+        port, ready_port, health_port = free_ports(3)
+        settings = DnsSettings(host_ip, port, ready_port, health_port, kubeconfig)
+        dns = ClusterDns(
+            self.workdir / "coredns" / "Corefile", self.component_log("coredns"), settings, self._coredns
+        )
+        dns.install(self.api)
+        dns.start()
+        self._components.append(dns)
+        return dns
 
     def _node_gpus_allocatable(self, node: KubeNode) -> bool:
         status = self.api.get(f"/api/v1/nodes/{node.name}").get("status", {})
@@ -469,9 +493,17 @@ def has_not_ready_taint(node: dict[str, Any]) -> bool:
     return any(t.get("key", "").startswith("node.kubernetes.io/") for t in taints)
 
 
-def _kubernetes_service_routed() -> bool:
-    """kube-proxy has written the NAT rules of default/kubernetes (pods can use in-cluster config)."""
-    done = subprocess.run(
-        ["iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"], capture_output=True, text=True, check=False
-    )
-    return "default/kubernetes:https" in done.stdout
+def _service_routed(*ports: str) -> Callable[[], bool]:
+    """Whether kube-proxy has written the NAT rules of each Service port ("namespace/name:port"), e.g.
+    default/kubernetes:https (pods can use in-cluster config)."""
+
+    def routed() -> bool:
+        done = subprocess.run(
+            ["iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return all(f"{port} cluster IP" in done.stdout for port in ports)
+
+    return routed

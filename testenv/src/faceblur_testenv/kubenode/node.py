@@ -207,8 +207,15 @@ class KubeNode:
         self.timings["prepare"] = time.monotonic() - started
         return net
 
-    def start(self, ca_file: Path, kubelet_kubeconfig: Path, proxy_kubeconfig: Path) -> None:
-        """containerd (images imported), then kubelet and kube-proxy; the caller waits for Ready."""
+    def start(
+        self,
+        ca_file: Path,
+        kubelet_kubeconfig: Path,
+        proxy_kubeconfig: Path,
+        cluster_dns: Sequence[str] = (),
+    ) -> None:
+        """containerd (images imported), then kubelet and kube-proxy; the caller waits for Ready.
+        cluster_dns: the kubelet's clusterDNS (the kube-dns Service IP), written into pods' resolv.conf."""
         if self.record is None or self.net is None:
             raise NodeError("prepare() first")
         layout, net = self.layout, self.net
@@ -245,6 +252,7 @@ class KubeNode:
             healthz_port=healthz,
             client_ca=ca_file,
             cgroup_root=self.record.cgroup,
+            cluster_dns=tuple(cluster_dns),
         )
         kubelet_file = layout.root / "kubelet-config.yaml"
         kubelet_file.write_text(yaml.safe_dump(kubelet_config(layout, settings), sort_keys=False))
