@@ -290,7 +290,9 @@ def _run(
     view = _DetectionView.of(facts, manifest.video.rotation, detector)
     batch_size = max(1, options.batch_size)
     decoded: Channel[_Work] = Channel(2 * batch_size)
-    detected: Channel[_Work] = Channel(2 * batch_size)
+    # Frames detected but not yet encoded are drained by the render thread alone once detection
+    # ends (one core idle on two): keep only what the smoothing horizon and the lanes need.
+    detected: Channel[_Work] = Channel(batch_size)
     outcome = _Outcome()
     replaced = set(detector.names)
     earlier = _earlier_raw(previous, replaced)
