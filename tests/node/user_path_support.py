@@ -4,32 +4,44 @@ examples run as a user runs them (`kubectl apply -f`, `kubectl get fbj` until Su
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
+import minio
 from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.devcluster import BUCKET as BUCKET  # re-exported for the user-path modules
+from faceblur_testenv.devcluster import CHART, SAMPLE, chart_settings, worker_archives
+from faceblur_testenv.devcluster import INPUT_KEY as INPUT_KEY
+from faceblur_testenv.devcluster import NAMESPACE as NAMESPACE
+from faceblur_testenv.devcluster import SECRET as SECRET
+from faceblur_testenv.devcluster import SMALL_REQUESTS as SMALL_REQUESTS
 from faceblur_testenv.images import REPO_ROOT, ensure_images
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.s3 import S3Server
-from faceblur_testenv.videos import FaceVideo, VideoLibrary, VideoSpec
+from faceblur_testenv.videos import FaceVideo, VideoLibrary
 
-NAMESPACE = "faceblur-system"  # the README's; the examples name none, so they go where -n says
-SECRET = "faceblur-s3"
-BUCKET = "faceblur"  # what the examples name
-INPUT_KEY = "samples/people.mp4"
-SAMPLE = VideoSpec(frames=40, gop=10)  # astronaut, 320x240, 1.6 s, a keyframe every 10 frames
 JOB_TIMEOUT_S = 600
-# The node has 2 CPUs; the default 1 CPU per job pod would run one worker at a time.
-SMALL_REQUESTS = {"cpu": "500m", "memory": "512Mi"}
+
+
+class Store(Protocol):
+    """An S3 store the test reaches from the host: the user's own (S3Server) or the chart's MinIO."""
+
+    def client(self) -> minio.Minio: ...
 
 
 @contextmanager
-def node_with_worker_image(workdir: Path) -> Iterator[TestCluster]:
-    """A cluster with the real node, the worker image (built when stale) imported into its containerd."""
-    (worker,) = ensure_images(["worker"])
-    cluster = TestCluster(workdir, real_node=True, node_images=[worker.archive])
+def node_with_worker_image(workdir: Path, more_images: Sequence[str] = ()) -> Iterator[TestCluster]:
+    """A cluster with the real node, the worker image (built when stale) imported into its containerd,
+    and more_images of scripts/build-images.sh (e.g. "minio") too."""
+    archives = (
+        [*worker_archives(), *(image.archive for image in ensure_images(more_images))]
+        if more_images
+        else worker_archives()
+    )
+    cluster = TestCluster(workdir, real_node=True, node_images=archives)
     cluster.start()
     assert cluster.node is not None
     print(f"node start timings: {cluster.node.timings}")
@@ -79,7 +91,20 @@ def wait_operator_available(cluster: TestCluster) -> None:
     )
 
 
-def upload_sample(s3: S3Server, root: Path) -> FaceVideo:
+def install_chart(cluster: TestCluster, s3: S3Server, *sets: str) -> float:
+    """The README's three commands with what this node needs (devcluster.chart_settings, as
+    `faceblur-testenv up` prints them) plus sets (`key=value`); seconds until the operator is Available."""
+    started = time.monotonic()
+    create_secret(cluster, s3)
+    values = [*chart_settings(s3.url), *sets]
+    cluster.helm(
+        "install", "faceblur", str(CHART), "-n", NAMESPACE, *(a for v in values for a in ("--set", v))
+    )
+    wait_operator_available(cluster)
+    return time.monotonic() - started
+
+
+def upload_sample(s3: Store, root: Path) -> FaceVideo:
     video = VideoLibrary(root).get(SAMPLE)
     s3.client().fput_object(BUCKET, INPUT_KEY, str(video.path))
     return video
@@ -122,7 +147,7 @@ def pod_start_latencies(cluster: TestCluster, instance: str) -> dict[str, float]
     return found
 
 
-def run_example(cluster: TestCluster, s3: S3Server, name: str, job: str, output: Path) -> dict[str, str]:
+def run_example(cluster: TestCluster, s3: Store, name: str, job: str, output: Path) -> dict[str, str]:
     """Apply the example as it is, wait for Succeeded by its columns, download its output to output."""
     started = time.monotonic()
     cluster.kubectl("-n", NAMESPACE, "apply", "-f", str(example(name)))
