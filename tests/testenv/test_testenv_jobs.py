@@ -195,7 +195,8 @@ def test_missing_secret_keeps_the_pod_waiting(test_cluster: TestCluster, namespa
         statuses = (pod or {}).get("status", {}).get("containerStatuses", [])
         return statuses[0]["state"].get("waiting", {}).get("reason") if statuses else None
 
-    assert wait_until("CreateContainerConfigError", waiting_reason) == "CreateContainerConfigError"
+    # The kubelet shows ContainerCreating first, then the config error it retries on.
+    wait_until("CreateContainerConfigError", lambda: waiting_reason() == "CreateContainerConfigError")
     apply(test_cluster, secret(namespace, "absent", {"k": "v"}))
     wait_pod_phase(test_cluster, namespace, "waits", ("Succeeded",))
 
@@ -235,7 +236,9 @@ def test_init_container_runs_first_and_shares_an_empty_dir(test_cluster: TestClu
 
 
 def test_on_failure_restarts_the_container_in_place(test_cluster: TestCluster, namespace: str) -> None:
-    script = 'if [ -e "$D/tried" ]; then echo second; exit 0; fi; touch "$D/tried"; echo first; exit 1'
+    script = (
+        'if [ -e "$D/tried" ]; then echo second; sleep 4; exit 0; fi; touch "$D/tried"; echo first; exit 1'
+    )
     main = container(
         ["sh", "-c", script],
         env=[{"name": "D", "value": "/scratch"}],
@@ -246,13 +249,22 @@ def test_on_failure_restarts_the_container_in_place(test_cluster: TestCluster, n
     )
     apply(test_cluster, pod)
 
-    done = wait_pod_phase(test_cluster, namespace, "again", ("Succeeded", "Failed"))
+    def restarted() -> JSON | None:  # while the second run lives: the kubelet keeps one dead container
+        found = get(test_cluster, f"/api/v1/namespaces/{namespace}/pods/again") or {}
+        statuses = found.get("status", {}).get("containerStatuses", [])
+        return (
+            statuses[0]
+            if statuses and "running" in statuses[0]["state"] and statuses[0]["restartCount"]
+            else None
+        )
 
-    assert done["status"]["phase"] == "Succeeded"
-    status = done["status"]["containerStatuses"][0]
+    status = wait_until("the container restarted", restarted, timeout_s=60)
     assert status["restartCount"] == 1
     assert status["lastState"]["terminated"]["exitCode"] == 1
     assert test_cluster.pod_log(namespace, "again", previous=True) == "first\n"
+    done = wait_pod_phase(test_cluster, namespace, "again", ("Succeeded", "Failed"))
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["containerStatuses"][0]["restartCount"] == 1
     assert test_cluster.pod_log(namespace, "again") == "second\n"
 
 
