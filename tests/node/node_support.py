@@ -83,6 +83,8 @@ def leftovers(workdir: Path, run: Path, net: network.PodNetwork, cgroup: str, be
     """Everything a stopped node could have left on the host; a clean stop leaves every value empty."""
     kube_chains = [line for line in network.rules_mentioning(["-N KUBE-", ":KUBE-"]) if "KUBE-" in line]
     return {
+        # The cluster DNS runs on the host, not in the node's cgroup tree: its process must be gone too.
+        "processes": hostclean.processes_with_argument(str(workdir.resolve() / "coredns" / "Corefile")),
         "mounts": hostclean.current_mounts_under(workdir) + hostclean.current_mounts_under(run),
         "run_folder": [str(run)] if run.exists() else [],
         "cgroups": [str(p) for p in hostclean.cgroup_dirs(cgroup)],

@@ -51,6 +51,8 @@ def test_stop_leaves_nothing_and_a_second_start_works(tmp_path: Path) -> None:
             assert hostclean.current_mounts_under(workdir), "a running pod's root file system is mounted"
             assert hostclean.current_mounts_under(run), "a running pod's volumes are mounted"
             assert hostclean.cgroup_dirs(cgroup), "a running pod has cgroups under the node's root"
+            corefile = str(cluster.workdir / "coredns" / "Corefile")
+            assert hostclean.processes_with_argument(corefile), "the cluster DNS runs on the host"
         finally:
             stopped = time.monotonic()
             cluster.stop()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from faceblur_testenv.cluster import REAL_NODE_NAME, TestCluster
 from faceblur_testenv.deviceplugin import device_ids
-from faceblur_testenv.kubenode import network
+from faceblur_testenv.kubenode import clusterdns, network
 from faceblur_testenv.polling import wait_until
 from node_support import apply, busybox_pod, terminated, timed_run
 
@@ -111,6 +111,46 @@ def test_pod_reaches_api_server_through_in_cluster_configuration(
     print(f"pod create to Succeeded: {seconds:.1f}s")
     assert found["status"]["phase"] == "Succeeded", log
     assert f'"username":"system:serviceaccount:{node_namespace}:default"' in log.replace(" ", "")
+
+
+def test_pod_resolves_cluster_names_through_kube_dns_and_nothing_else(
+    node_cluster: TestCluster, node_namespace: str
+) -> None:
+    """The kubelet points pods at kube-system/kube-dns (CoreDNS on the host, behind kube-proxy): Service
+    names resolve, by their full name and through the search list (glibc's resolver in busybox's nc),
+    PTR too; a name outside the cluster is refused, since the DNS server forwards nothing."""
+    service = node_cluster.api.create(
+        f"/api/v1/namespaces/{node_namespace}/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "echo"},
+            "spec": {"ports": [{"port": 80}]},
+        },
+    )
+    steps = {
+        "resolv.conf": "cat /etc/resolv.conf",
+        "service": f"nslookup echo.{node_namespace}.svc.cluster.local",
+        "kube-dns": "nslookup kube-dns.kube-system.svc.cluster.local",
+        "ptr": f"nslookup {clusterdns.SERVICE_IP}",
+        "short": "nc -w 5 kubernetes.default 443 </dev/null && echo connects",
+        "outside": "nslookup example.com || echo unresolved",
+    }
+    script = "; ".join(f"echo '== {name}'; {command}" for name, command in steps.items())
+    found, seconds = timed_run(
+        node_cluster, busybox_pod(node_namespace, "dns", script), {"Failed", "Succeeded"}
+    )
+    log = node_cluster.kubectl("logs", "-n", node_namespace, "dns").stdout
+    print(f"pod create to Succeeded: {seconds:.1f}s\n{log}")
+    out = {name: body for name, _, body in (part.partition("\n") for part in log.split("== ")[1:])}
+    assert found["status"]["phase"] == "Succeeded", log
+    assert f"nameserver {clusterdns.SERVICE_IP}" in out["resolv.conf"]
+    assert f"search {node_namespace}.svc.cluster.local svc.cluster.local cluster.local" in out["resolv.conf"]
+    assert f"Address: {service['spec']['clusterIP']}" in out["service"]
+    assert f"Address: {clusterdns.SERVICE_IP}" in out["kube-dns"]
+    assert "kube-dns.kube-system.svc.cluster.local" in out["ptr"]
+    assert out["short"].split() == ["connects"], "the search list takes kubernetes.default to the API server"
+    assert out["outside"].split()[-1] == "unresolved"
 
 
 @pytest.fixture
