@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from faceblur_operator.api import FaceBlurJobSpec
+from faceblur_operator.api import FaceBlurJobSpec, FaceBlurJobStatus
 from faceblur_operator.naming import (
     ANNOTATION_INDEX,
     LABEL_ATTEMPT,
@@ -16,6 +16,8 @@ from faceblur_operator.naming import (
 )
 from faceblur_operator.plan import JobPlan, Owner, resolve
 from faceblur_operator.settings import OperatorConfig, load_config
+from faceblur_operator.stages import Observation
+from faceblur_operator.views import job_view, pod_view
 
 OWNER = Owner(name="clip", namespace="media", uid="0123abcd-4567-89ef-0123-456789abcdef")
 T0 = "2026-01-01T10:00:00Z"
@@ -33,6 +35,29 @@ def job_plan(**spec: Any) -> JobPlan:
     fields) over that."""
     fields = {"input": {"bucket": "media", "key": "clip.mp4"}, "storage": {"endpoint": "http://s3.test:9000"}}
     return resolve(FaceBlurJobSpec.model_validate({**fields, **spec}), OWNER, config())
+
+
+def observation(
+    jobs: list[dict[str, Any]],
+    pods: list[dict[str, Any]] | None = None,
+    *,
+    status: FaceBlurJobStatus | None = None,
+    retry_token: str | None = None,
+    plan: JobPlan | None = None,
+    spec_error: str | None = None,
+) -> Observation:
+    """OWNER's observation at NOW from raw Jobs and pods, as the reconciler gathers it."""
+    return Observation(
+        name=OWNER.name,
+        generation=1,
+        status=status or FaceBlurJobStatus(),
+        retry_token=retry_token,
+        jobs=tuple(job_view(j) for j in jobs),
+        pods=tuple(pod_view(p) for p in pods or []),
+        now=NOW,
+        plan=plan,
+        spec_error=spec_error,
+    )
 
 
 def raw_job(

@@ -17,14 +17,13 @@ from faceblur_operator.api import (
     Reason,
 )
 from faceblur_operator.naming import Stage
-from faceblur_operator.stages import CreateJob, Decision, DeleteJob, Observation, decide
-from faceblur_operator.views import job_view, pod_view
+from faceblur_operator.stages import CreateJob, Decision, DeleteJob, decide
 from operator_support import (
     NOW,
-    OWNER,
     T0,
     T1,
     job_plan,
+    observation,
     process_result,
     raw_job,
     raw_pod,
@@ -65,18 +64,9 @@ def observe(
     queue_name: str | None = None,
 ) -> Decision:
     spec = {"cleanup": cleanup.value} | ({"queueName": queue_name} if queue_name else {})
+    plan = None if spec_error else job_plan(**spec)
     return decide(
-        Observation(
-            name=OWNER.name,
-            generation=1,
-            status=status or FaceBlurJobStatus(),
-            retry_token=retry_token,
-            jobs=tuple(job_view(j) for j in jobs),
-            pods=tuple(pod_view(p) for p in pods or []),
-            now=NOW,
-            plan=None if spec_error else job_plan(**spec),
-            spec_error=spec_error,
-        )
+        observation(jobs, pods, status=status, retry_token=retry_token, plan=plan, spec_error=spec_error)
     )
 
 

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from faceblur_operator.api import ConditionStatus, ConditionType, FaceBlurJobStatus, Phase, Reason
+from faceblur_operator.api import ConditionStatus, ConditionType, Phase, Reason
 from faceblur_operator.conditions import ORDER
 from faceblur_operator.naming import Stage
-from faceblur_operator.stages import STAGES, CreateJob, Observation, decide
-from faceblur_operator.views import job_view, pod_view
-from operator_support import NOW, OWNER, job_plan, process_result, raw_job, raw_pod, split_result
+from faceblur_operator.stages import STAGES, CreateJob, decide
+from operator_support import job_plan, observation, process_result, raw_job, raw_pod, split_result
 
 SPLIT_DONE = raw_job(Stage.SPLIT, state="complete")
 WORK_DONE = raw_job(Stage.WORK, state="complete", completions=4, completed="0-3")
@@ -67,17 +66,7 @@ ROWS = [
 
 
 def decide_for(jobs: list[dict[str, Any]], pods: list[dict[str, Any]]) -> Any:
-    return decide(
-        Observation(
-            name=OWNER.name,
-            generation=1,
-            status=FaceBlurJobStatus(),
-            retry_token=None,
-            jobs=tuple(job_view(j) for j in jobs),
-            pods=tuple(pod_view(p) for p in pods),
-            now=NOW,
-        )
-    )
+    return decide(observation(jobs, pods))
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r.stage.value}-{r.job or 'absent'}" for r in ROWS])
@@ -114,19 +103,7 @@ def test_the_table_runs_split_work_compose_with_one_condition_each() -> None:
 
 def test_an_impossible_spec_starts_no_cleanup_job_even_with_cleanup_always() -> None:
     """No plan, so no Job was ever created and nothing is left to remove (nor could one be built)."""
-    decision = decide(
-        Observation(
-            name=OWNER.name,
-            generation=1,
-            status=FaceBlurJobStatus(),
-            retry_token=None,
-            jobs=(),
-            pods=(),
-            now=NOW,
-            plan=None,
-            spec_error="no object store: set spec.storage.endpoint",
-        )
-    )
+    decision = decide(observation([], spec_error="no object store: set spec.storage.endpoint"))
     assert (decision.status.phase, decision.status.reason) == (Phase.FAILED, Reason.INVALID_SPEC)
     assert decision.actions == ()
     assert decision.status.jobs is not None
@@ -136,18 +113,7 @@ def test_an_impossible_spec_starts_no_cleanup_job_even_with_cleanup_always() -> 
 def test_the_plan_gives_the_locations_and_the_queue() -> None:
     plan = job_plan(queueName="gpu-queue", output={"bucket": "out", "key": "x.mp4"})
     queued = raw_job(Stage.SPLIT, state="queued")
-    status = decide(
-        Observation(
-            name=OWNER.name,
-            generation=1,
-            status=FaceBlurJobStatus(),
-            retry_token=None,
-            jobs=(job_view(queued),),
-            pods=(),
-            now=NOW,
-            plan=plan,
-        )
-    ).status
+    status = decide(observation([queued], plan=plan)).status
     assert (status.input, status.output, status.intermediates) == (
         "s3://media/clip.mp4",
         "s3://out/x.mp4",

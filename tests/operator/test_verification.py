@@ -9,12 +9,10 @@ from faceblur_contract.exits import ExitCode
 from faceblur_operator.api import ConditionStatus, ConditionType, FaceBlurJobStatus, Phase, Reason
 from faceblur_operator.builders import build_compose_job, build_worker_job
 from faceblur_operator.naming import Stage
-from faceblur_operator.stages import Decision, Observation, decide
-from faceblur_operator.views import job_view, pod_view
+from faceblur_operator.stages import Decision, decide
 from operator_support import (
-    NOW,
-    OWNER,
     job_plan,
+    observation,
     process_result,
     raw_job,
     raw_pod,
@@ -50,16 +48,7 @@ def compose_record(verification: dict[str, Any] | None) -> dict[str, Any]:
 
 def observe(pods: list[dict[str, Any]], status: FaceBlurJobStatus | None = None, **spec: Any) -> Decision:
     return decide(
-        Observation(
-            name=OWNER.name,
-            generation=1,
-            status=status or FaceBlurJobStatus(),
-            retry_token=None,
-            jobs=tuple(job_view(j) for j in (SPLIT_DONE, WORK_DONE, COMPOSE_DONE)),
-            pods=tuple(pod_view(p) for p in pods),
-            now=NOW,
-            plan=job_plan(**spec),
-        )
+        observation([SPLIT_DONE, WORK_DONE, COMPOSE_DONE], pods, status=status, plan=job_plan(**spec))
     )
 
 
@@ -113,18 +102,8 @@ def test_more_residual_frames_than_allowed_fail_the_job_with_their_reason() -> N
             | {"stage": "compose"},
         ),
     ]
-    status = decide(
-        Observation(
-            name=OWNER.name,
-            generation=1,
-            status=FaceBlurJobStatus(),
-            retry_token=None,
-            jobs=tuple(job_view(j) for j in (SPLIT_DONE, WORK_DONE, failed_compose)),
-            pods=tuple(pod_view(p) for p in pods),
-            now=NOW,
-            plan=job_plan(verification={"maxResidualFrames": 1}),
-        )
-    ).status
+    plan = job_plan(verification={"maxResidualFrames": 1})
+    status = decide(observation([SPLIT_DONE, WORK_DONE, failed_compose], pods, plan=plan)).status
     assert (status.phase, status.reason) == (Phase.FAILED, Reason.RESIDUAL_FACES)
     assert "not published" in (status.message or "")
 
