@@ -3,8 +3,9 @@
 
 1. Each stage alone, single-threaded, on the clip's frames: decode, resize/convert to the
    detector's input, the detector (at --scale, in batches of --batch-size), anonymize the
-   faces it found, encode with the job's x264 settings, the verification pass; measured before
-   each pair, each stage's least time kept (other work only adds). The ceiling for this machine is
+   faces it found, encode with the job's x264 settings, the verification pass (on the frames
+   given to the encoder, as the pipeline runs it); measured before each pair, each stage's
+   least time kept (other work only adds). The ceiling for this machine is
    cores / (sum of the stages' CPU time per frame): what the cores can do if nothing but
    the stages ran and they never waited. Where onnxruntime offers a GPU the detector runs
    there, its CPU time per frame counts, and the GPU's own time per frame is a second limit.
@@ -46,7 +47,6 @@ from bench_vs_deface import MATCHED_ENCODER, VENV_BIN, Run, count_frames, make_c
 
 CRF, PRESET = 18, "veryfast"  # faceblur's defaults, given to deface too
 STAGE_LINE = re.compile(r"chunk (\d+): stage CPU s (.*?) \((\d+) frames encoded")
-VERIFY_LINE = re.compile(r"chunk (\d+): verification CPU s ([\d.]+)")
 STAGE_FRAMES = 100  # frames the stages are measured on (the clip's first ones), before each pair
 
 
@@ -139,17 +139,21 @@ def measure_stages(clip: Path, scale: tuple[int, int], batch: int) -> tuple[list
                     encoder.encode(frame)
 
         timed_stage("encode", count, encode)
-        verify_stage(Path(tmp) / "out.mkv", count, spec, (facts.width, facts.height), timed_stage)
+    verify_stage(outputs, count, spec, (facts.width, facts.height), timed_stage)
     faces = sum(len(b) for b in boxes) / max(1, count)
     print(f"  stages measured on {count} frames, {faces:.1f} faces per frame, detector on {provider}")
     return stages, provider, gpu_ms
 
 
 def verify_stage(
-    encoded: Path, count: int, spec: object, upright: tuple[int, int], timed_stage: Callable[..., object]
+    encoded: list[object],
+    count: int,
+    spec: object,
+    upright: tuple[int, int],
+    timed_stage: Callable[..., object],
 ) -> None:
-    """The verification pass as each chunk worker runs it: decode the encoded chunk, re-detect sampled
-    frames at full size with the sensitive detector (faceblur.verifypass); skipped when it is off."""
+    """The verification pass as each chunk worker runs it: the sampled frames given to the encoder,
+    re-detected with the sensitive detector (faceblur.verifypass); skipped when it is off."""
     from faceblur import codec, verify
     from faceblur.detectors import build_detector
     from faceblur.options import ExecutionProvider
@@ -163,8 +167,8 @@ def verify_stage(
 
     def run() -> None:
         images = [
-            codec.to_bgr(frame)
-            for number, frame in enumerate(codec.decode_frames(encoded, threads=1))
+            codec.to_bgr(frame)  # type: ignore[arg-type]
+            for number, frame in enumerate(encoded)
             if verify.is_sampled(number, check.every)
         ]
         for start in range(0, len(images), 8):
@@ -182,8 +186,6 @@ def stage_cpu_from_log(log: Path) -> tuple[dict[str, float], int]:
             name, value = pair.split("=")
             totals[name] = totals.get(name, 0.0) + float(value)
         frames += int(match.group(3))
-    for match in VERIFY_LINE.finditer(log.read_text()):
-        totals["verify"] = totals.get("verify", 0.0) + float(match.group(2))
     return totals, frames
 
 
@@ -278,7 +280,7 @@ def report(
     rows.append(("whole run (CPU / frames)", "-", "-", f"{fb.cpu_seconds / frames * 1000:.1f}"))
     print_table(rows, ("stage", "alone CPU ms/frame", "alone wall ms/frame", "in faceblur CPU ms/frame"))
     print()
-    rows = [
+    tools = [
         (
             "ceiling",
             "-",
@@ -290,7 +292,7 @@ def report(
         )
     ]
     for name, run in best.items():
-        rows.append(
+        tools.append(
             (
                 name,
                 f"{run.seconds:.1f}",
@@ -301,7 +303,7 @@ def report(
                 f"{run.tree_rss_mib:.0f}",
             )
         )
-    print_table(rows, ("tool", "wall s", "frames/s", "CPU s", "CPU ms/frame", "max RSS MiB", "tree RSS MiB"))
+    print_table(tools, ("tool", "wall s", "frames/s", "CPU s", "CPU ms/frame", "max RSS MiB", "tree RSS MiB"))
     share = frames / fb.seconds / ceiling
     print()
     print(f"faceblur reaches {share:.2f} of the ceiling (target >= 0.85)")

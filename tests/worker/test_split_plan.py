@@ -88,3 +88,9 @@ def test_pts_runs_round_trip(pts: list[int]) -> None:
     )
     assert chunk.model_copy(update={"pts_runs": runs}).frame_pts() == pts
     assert len(pts_runs([n * 512 for n in range(1000)])) == 1
+
+
+def test_a_local_run_asks_for_its_workers_chunks_and_still_a_chunk_a_minute() -> None:
+    assert chunk_count(9000, 300.0, None, None, at_least=4) == 5  # a long video: a chunk a minute
+    assert chunk_count(250, 10.0, None, None, at_least=4) == 4  # a short one: a chunk per worker
+    assert chunk_count(250, 10.0, 2, None, at_least=4) == 2  # a count asked for is kept

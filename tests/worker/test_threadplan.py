@@ -10,7 +10,7 @@ from faceblur.threadplan import MAX_LANES, available_cores, plan_threads, quota_
 
 def test_two_cores_detect_in_two_single_threaded_lanes_and_nothing_else_threads() -> None:
     plan = plan_threads(2)
-    assert (plan.lanes, plan.intra_op, plan.decoder, plan.encoder, plan.alone) == (2, 1, 1, 1, 2)
+    assert (plan.lanes, plan.intra_op, plan.decoder, plan.encoder) == (2, 1, 1, 1)
 
 
 @pytest.mark.parametrize("budget", [1, 2, 3, 4, 8, 16, 64])
@@ -18,7 +18,6 @@ def test_every_library_gets_a_thread_and_the_lanes_use_the_budget(budget: int) -
     plan = plan_threads(budget)
     assert plan.lanes == min(budget, MAX_LANES)
     assert budget - plan.lanes < plan.lanes * plan.intra_op <= budget
-    assert plan.alone == budget
     assert plan.decoder >= 1
     assert 1 <= plan.encoder <= max(1, budget // 2)
 

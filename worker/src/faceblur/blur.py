@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
-import os
 import queue
 import shutil
 import time
@@ -28,6 +27,7 @@ from faceblur.options import ProcessOptions
 from faceblur.runner import pending_indexes, process_pending
 from faceblur.split import split
 from faceblur.storage import LocalStore, S3Settings, check_destination, open_store, parse_url
+from faceblur.threadplan import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def default_workdir(output_url: str) -> Path:
 
 
 def default_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 1) // 2))
+    return max(1, min(4, available_cores() // 2))
 
 
 def blur(
@@ -91,11 +91,11 @@ def blur(
     folder = (workdir or default_workdir(output_url)).absolute()
     store, layout = LocalStore(Path("/")), JobLayout(folder.as_posix().lstrip("/"))
     if options.threads is None:
-        options = replace(options, threads=max(1, (os.cpu_count() or 1) // workers))
+        options = replace(options, threads=max(1, available_cores() // workers))
 
     report.stage("split")
     manifest = _split_or_resume(
-        input_url, store, layout, chunks or (workers * 2 if workers > 1 else 1), s3_settings
+        input_url, store, layout, chunks, workers * 2 if workers > 1 else 1, s3_settings
     )
     pending = pending_indexes(store, layout, manifest)
     done_frames = sum(c.frame_count for c in manifest.chunks if c.index not in pending)
@@ -141,7 +141,12 @@ def _publish_debug_beside_output(
 
 
 def _split_or_resume(
-    input_url: str, store: LocalStore, layout: JobLayout, chunks: int, s3_settings: S3Settings | None
+    input_url: str,
+    store: LocalStore,
+    layout: JobLayout,
+    chunks: int | None,
+    at_least: int,
+    s3_settings: S3Settings | None,
 ) -> Manifest:
     if store.exists(layout.manifest):
         manifest = load_manifest(store, layout)
@@ -152,7 +157,7 @@ def _split_or_resume(
             )
         log.info("resuming the job in /%s", layout.prefix)
         return manifest
-    return split(input_url, store, layout, chunks=chunks, s3_settings=s3_settings)
+    return split(input_url, store, layout, chunks=chunks, at_least=at_least, s3_settings=s3_settings)
 
 
 def _run_workers(

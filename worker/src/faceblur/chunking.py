@@ -42,8 +42,15 @@ class ChunkPlan:
         return [FrameRange(a, b - 1) for a, b in zip(self.starts, ends, strict=True)]
 
 
-def chunk_count(frames: int, duration_s: float, chunks: int | None, chunk_frames: int | None) -> int:
-    """How many chunks were asked for, never more than there are frames."""
+def chunk_count(
+    frames: int, duration_s: float, chunks: int | None, chunk_frames: int | None, at_least: int = 1
+) -> int:
+    """How many chunks were asked for, never more than there are frames.
+
+    Asked for neither a count nor a size: a chunk per DEFAULT_CHUNK_SECONDS and at least
+    `at_least` (a local run's workers), so what one worker holds per chunk stays bounded
+    however long the video is.
+    """
     if chunks is not None and chunk_frames is not None:
         raise InvalidInputError("give either a number of chunks or a chunk size in frames, not both")
     if chunks is not None:
@@ -55,7 +62,7 @@ def chunk_count(frames: int, duration_s: float, chunks: int | None, chunk_frames
             raise InvalidInputError(f"the chunk size must be at least 1 frame, not {chunk_frames}")
         wanted = math.ceil(frames / chunk_frames)
     else:
-        wanted = max(1, math.ceil(duration_s / DEFAULT_CHUNK_SECONDS))
+        wanted = max(at_least, math.ceil(duration_s / DEFAULT_CHUNK_SECONDS))
     return max(1, min(wanted, frames))
 
 

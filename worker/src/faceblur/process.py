@@ -24,7 +24,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from faceblur_contract.records import VerificationReport
 
+from faceblur import verify
 from faceblur.anonymize import (
     BGR_BLACK,
     FrameMasks,
@@ -63,7 +65,7 @@ from faceblur.smoothing import SmoothingParams, boxes_for_frame
 from faceblur.stageclock import StageClock
 from faceblur.storage import ObjectStore
 from faceblur.threadplan import ThreadPlan, available_cores, plan_threads
-from faceblur.verifypass import verify_processed
+from faceblur.verifypass import sensitive_detector, verify_chunk
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,13 @@ class _Outcome:
     failed: set[int] = field(default_factory=set)  # frames whose detection raised (fail-secure only)
     raw: RawDetections = field(default_factory=dict)
     frames_done: int = 0
+    verification: VerificationReport | None = None  # None: verification is off
+
+
+@dataclass(frozen=True)
+class _Detectors:
+    faces: UnionDetector  # the job's detectors
+    verifier: UnionDetector | None  # their sensitive copies checking the output (None: no check)
 
 
 def process_chunk(
@@ -153,6 +162,7 @@ def process_chunk(
     previous = _previous_detections(store, layout, index) if options.merge else None
     plan = thread_plan(options)
     detector = build_detector(options.detectors, options.execution_provider, plan.intra_op)
+    verifier = sensitive_detector(manifest, options, plan.intra_op) if options.verify.enabled else None
     params = SmoothingParams.for_window(options.look_back, options.look_ahead)
     before = params.horizon_before
     if options.fail_secure:
@@ -165,20 +175,18 @@ def process_chunk(
         files = _download_chunks(store, segments, tmp)
         try:
             outcome = _run(
-                segments, files, chunk, manifest, detector, previous, params, options, plan, tmp, progress
-            )
+                segments, files, chunk, manifest, _Detectors(detector, verifier), previous, params, options,
+                plan, tmp, progress,
+            )  # fmt: skip
         except MediaFileError as exc:  # name the job's chunk object, not its scratch copy
             raise exc.naming(_chunk_copies(store, segments, files)) from None
-        del detector  # its sessions' memory goes back before the verification pass builds its own
         if outcome.whole:
             failed = sum(1 for why in outcome.whole.values() if why == "detection failed")
             log.warning(
                 "chunk %d: fail-secure anonymized %d frames whole (detection failed: %d, face lost: %d)",
                 index, len(outcome.whole), failed, len(outcome.whole) - failed,
             )  # fmt: skip
-        verify_cpu = time.process_time()  # nothing else runs meanwhile: the process's time is the pass's
-        verification = verify_processed(tmp / "processed.mkv", chunk, manifest, options, plan.alone)
-        log.info("chunk %d: verification CPU s %.3f", index, time.process_time() - verify_cpu)
+        verification = outcome.verification
         detections, result = _documents(chunk, names, outcome, time.monotonic() - started)
         if verification is not None:
             result = result.model_copy(update={"verification": verification.summary})
@@ -273,7 +281,7 @@ def _run(
     files: Mapping[int, Path],
     chunk: Chunk,
     manifest: Manifest,
-    detector: UnionDetector,
+    detectors: _Detectors,
     previous: ChunkDetections | None,
     params: SmoothingParams,
     options: ProcessOptions,
@@ -287,12 +295,15 @@ def _run(
             "chunk %d is %s: encoded as 8-bit yuv420p with the same range, matrix, primaries and transfer",
             chunk.index, facts.pix_fmt,
         )  # fmt: skip
+    detector = detectors.faces
     view = _DetectionView.of(facts, manifest.video.rotation, detector)
     batch_size = max(1, options.batch_size)
     decoded: Channel[_Work] = Channel(2 * batch_size)
     # Frames detected but not yet encoded are drained by the render thread alone once detection
     # ends (one core idle on two): keep only what the smoothing horizon and the lanes need.
     detected: Channel[_Work] = Channel(batch_size)
+    # Sampled frames as encoded, converted here: a PyAV frame's converter is not for two threads.
+    checks: Channel[tuple[int, np.ndarray]] = Channel(batch_size)
     outcome = _Outcome()
     replaced = set(detector.names)
     earlier = _earlier_raw(previous, replaced)
@@ -341,15 +352,24 @@ def _run(
                 if why is not None:
                     outcome.whole[work.number] = why
                 frame = clock.timed("anonymize", _anonymized, work.frame, boxes, options, facts, masks)
+                if detectors.verifier is not None and verify.is_sampled(work.number, options.verify.every):
+                    checks.put((work.number, clock.timed("verify", to_bgr, frame)))
                 clock.timed("encode", encoder.encode, frame)
                 if debug is not None:
                     debug.encode(_debug_frame(frame, [*boxes, *dropped, *lost]))
                 outcome.frames_done += 1
                 if progress is not None:
                     progress(1)
+        checks.close()
+
+    def check() -> None:
+        if detectors.verifier is not None:
+            outcome.verification = clock.timed(
+                "verify", verify_chunk, checks, chunk, manifest, options, detectors.verifier
+            )
 
     lanes = ordered_lanes(_batches(decoded, plan.lane_batch(batch_size)), detect, detected, plan.lanes)
-    clock.timed("render", run_stages, [decode, *lanes, render], [decoded, detected])
+    clock.timed("render", run_stages, [decode, *lanes, check, render], [decoded, detected, checks])
     log.info(
         "chunk %d: stage CPU s %s (%d frames encoded; %s)",
         chunk.index, clock.text(), outcome.frames_done, plan,

@@ -66,6 +66,7 @@ def split(
     *,
     chunks: int | None = None,
     chunk_frames: int | None = None,
+    at_least: int = 1,
     mode: SplitMode = SplitMode.AUTO,
     export_frames: str | None = None,
     s3_settings: S3Settings | None = None,
@@ -82,7 +83,7 @@ def split(
         source = localize_input(input_url, folder, s3_settings)
         info, times = probe_with_frames(source, display_name=input_url)
         require_even_size(info, input_url)
-        count = chunk_count(info.frame_count, info.duration_s, chunks, chunk_frames)
+        count = chunk_count(info.frame_count, info.duration_s, chunks, chunk_frames, at_least)
         plan = choose_plan(times, count, mode)
         try:
             written = _cut(source, input_url, plan, info, times, store, layout, folder)

@@ -28,7 +28,6 @@ class ThreadPlan:
     intra_op: int  # onnxruntime intra-op threads per call
     decoder: int  # FFmpeg decoder threads
     encoder: int  # x264 threads (1: encodes in the pipeline's own render thread)
-    alone: int  # onnxruntime intra-op threads for work that runs by itself (the verification pass)
     on_gpu: bool = False
 
     def lane_batch(self, batch_size: int) -> int:
@@ -58,7 +57,7 @@ def plan_threads(budget: int, on_gpu: bool = False) -> ThreadPlan:
     intra_op = 1 if on_gpu else max(1, budget // lanes)
     encoder = 1 if budget <= 3 else max(2, budget // 3)
     decoder = 1 if budget <= 5 else 2
-    return ThreadPlan(lanes, intra_op, decoder, encoder, alone=budget, on_gpu=on_gpu)
+    return ThreadPlan(lanes, intra_op, decoder, encoder, on_gpu=on_gpu)
 
 
 def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:

@@ -1,27 +1,28 @@
-"""The verification pass over one processed chunk: decode what was encoded, re-detect, report.
+"""The verification pass over one processed chunk: re-detect on the frames given to the encoder, report.
 
-Each chunk worker runs it on its own processed chunk before publishing the chunk's result (so the
-output is verified as it will be published, chunk by chunk, with no coordination), and compose
-merges the reports (`faceblur.verify.merge`). The detectors are the job's own, made more sensitive
-(`faceblur.verify`): thresholds times the threshold factor, inference sizes times the scale factor.
+Each chunk worker runs it inside its own pipeline, in a thread beside the encoder, on the sampled
+frames exactly as they are handed to x264 (anonymized, with any score drawing), before publishing
+the chunk's result; compose merges the reports (`faceblur.verify.merge`). Checking the encoder's
+input instead of decoding its output costs no second decode of the whole chunk (a quarter of the
+pass) and no pass after the pipeline; what the check looks for, a face the detectors missed, is
+the same in both (x264 at the job's CRF does not make a blurred face sharp). The detectors are the
+job's own, made more sensitive (`faceblur.verify`): thresholds times the threshold factor,
+inference sizes times the scale factor.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from faceblur_contract.options import VerifyOptions
 from faceblur_contract.records import ResidualFrame, VerificationReport
 
 from faceblur import verify
-from faceblur.codec import decode_frames, to_bgr
 from faceblur.detectors import CenterFaceDetector, ScrfdDetector, UnionDetector, build_detector
 from faceblur.detectors.scrfd import DEFAULT_INPUT_SIZE as SCRFD_INPUT_SIZE
 from faceblur.manifest import Chunk, Manifest, VideoInfo, frame_seconds
@@ -69,27 +70,22 @@ def sensitive_detector(manifest: Manifest, options: ProcessOptions, threads: int
     return build_detector(specs, options.execution_provider, threads)
 
 
-def verify_processed(
-    processed: Path, chunk: Chunk, manifest: Manifest, options: ProcessOptions, threads: int | None
-) -> VerificationReport | None:
-    """The chunk's verification report, or None when verification is off."""
-    if not options.verify.enabled:
-        return None
-    detector = sensitive_detector(manifest, options, threads)
-    return verify_chunk(processed, chunk, manifest, options, detector)
-
-
 def verify_chunk(
-    processed: Path, chunk: Chunk, manifest: Manifest, options: ProcessOptions, detector: UnionDetector
+    frames: Iterable[tuple[int, np.ndarray]],
+    chunk: Chunk,
+    manifest: Manifest,
+    options: ProcessOptions,
+    detector: UnionDetector,
 ) -> VerificationReport:
-    """Check the sampled frames of one processed chunk file (decoded as it will be published)."""
+    """Check one chunk's sampled frames (`verify.is_sampled`): frame number, BGR image as encoded
+    (as stored: the rotation is applied here)."""
     started = time.monotonic()
     check = options.verify
     rotation = normalize_rotation(manifest.video.rotation)
     times = frame_seconds(chunk, manifest.video)
     residual: list[ResidualFrame] = []
     checked = 0
-    for batch in _sampled_batches(processed, chunk, check.every, max(1, options.batch_size), rotation):
+    for batch in _upright_batches(frames, max(1, options.batch_size), rotation):
         found = detector.detect_each([image for _, image in batch])
         for (number, image), per_detector in zip(batch, found, strict=True):
             checked += 1
@@ -120,16 +116,13 @@ def verify_chunk(
     )
 
 
-def _sampled_batches(
-    path: Path, chunk: Chunk, every: int, size: int, rotation: int
+def _upright_batches(
+    frames: Iterable[tuple[int, np.ndarray]], size: int, rotation: int
 ) -> Iterator[list[tuple[int, np.ndarray]]]:
-    """(frame number, upright BGR image) of the sampled frames, `size` at a time."""
+    """(frame number, upright BGR image) of the frames, `size` at a time."""
     batch: list[tuple[int, np.ndarray]] = []
-    frames: Iterator[av.VideoFrame] = decode_frames(path)
-    for number, frame in zip(range(chunk.first_frame, chunk.last_frame + 1), frames, strict=False):
-        if not verify.is_sampled(number, every):
-            continue
-        batch.append((number, to_display(to_bgr(frame), rotation)))
+    for number, image in frames:
+        batch.append((number, to_display(image, rotation)))
         if len(batch) == size:
             yield batch
             batch = []

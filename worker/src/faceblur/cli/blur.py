@@ -50,7 +50,7 @@ def blur(
             d.CHUNKS.flag,
             **d.CHUNKS.bounds.option(),
             envvar=d.CHUNKS.envvar,
-            help="Number of chunks (default: 2 per worker, 1 with a single worker).",
+            help="Number of chunks (default: 2 per worker, 1 with a single worker; at least one a minute).",
         ),
     ] = None,
     keep_intermediates: Annotated[
