@@ -54,3 +54,8 @@ def test_available_cores_is_capped_by_the_quota(tmp_path: Path) -> None:
     cpu_max.write_text("100000 100000\n")
     assert available_cores(cpu_max) == 1
     assert available_cores(tmp_path / "absent") >= 1
+
+
+def test_the_check_of_the_output_goes_frame_by_frame_on_a_cpu_and_in_batches_on_a_gpu() -> None:
+    assert plan_threads(2).check_batch(8) == 1
+    assert plan_threads(16, on_gpu=True).check_batch(8) == 8

@@ -175,6 +175,7 @@ def to_bgr(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> npt.NDA
         src_color_range=colour.sample_range(frame.color_range, frame.format.name),
         dst_color_range=ColorRange.JPEG,
         interpolation="AREA" if resize else None,
+        threads=colour.SWSCALE_THREADS,
     )
     return np.asarray(bgr.to_ndarray(), dtype=np.uint8)
 
@@ -196,6 +197,7 @@ def frame_from_bgr(image: npt.NDArray[np.uint8], like: av.VideoFrame) -> av.Vide
         src_color_range=ColorRange.JPEG,
         dst_colorspace=colour.matrix(like.colorspace),
         dst_color_range=colour.sample_range(like.color_range, like.format.name),
+        threads=colour.SWSCALE_THREADS,
     )
     return _with_metadata(converted, like)
 

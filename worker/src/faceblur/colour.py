@@ -26,6 +26,9 @@ _MATRICES = {
     10: Colorspace.BT2020,  # bt2020c (same coefficients; constant luminance is not modelled)
 }
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+# swscale threads per conversion: 1 runs it in the calling thread, which the worker's thread plan
+# counts; PyAV's default (0) starts a pool for every frame's converter, beside the plan's threads.
+SWSCALE_THREADS = 1
 
 
 def matrix(colorspace: int) -> Colorspace:
@@ -70,6 +73,7 @@ def same_colour(frame: VideoFrame, pix_fmt: str) -> VideoFrame:
         dst_colorspace=space,
         src_color_range=levels,
         dst_color_range=levels,
+        threads=SWSCALE_THREADS,
     )
     converted.pts, converted.time_base = frame.pts, frame.time_base
     converted.colorspace, converted.color_range = frame.colorspace, levels

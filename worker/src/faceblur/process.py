@@ -303,7 +303,7 @@ def _run(
     # ends (one core idle on two): keep only what the smoothing horizon and the lanes need.
     detected: Channel[_Work] = Channel(batch_size)
     # Sampled frames as encoded, converted here: a PyAV frame's converter is not for two threads.
-    checks: Channel[tuple[int, np.ndarray]] = Channel(batch_size)
+    checks: Channel[tuple[int, np.ndarray]] = Channel(2 * plan.check_batch(batch_size))
     outcome = _Outcome()
     replaced = set(detector.names)
     earlier = _earlier_raw(previous, replaced)
@@ -365,7 +365,14 @@ def _run(
     def check() -> None:
         if detectors.verifier is not None:
             outcome.verification = clock.timed(
-                "verify", verify_chunk, checks, chunk, manifest, options, detectors.verifier
+                "verify",
+                verify_chunk,
+                checks,
+                chunk,
+                manifest,
+                options,
+                detectors.verifier,
+                plan.check_batch(batch_size),
             )
 
     lanes = ordered_lanes(_batches(decoded, plan.lane_batch(batch_size)), detect, detected, plan.lanes)

@@ -42,6 +42,12 @@ class ThreadPlan:
             return max(1, batch_size)
         return max(1, -(-batch_size // self.lanes))
 
+    def check_batch(self, batch_size: int) -> int:
+        """Frames per verification call: a GPU gets whole batches; on a CPU one frame a call (what
+        onnxruntime runs per call there anyway), so the check keeps pace with the encoder instead of
+        holding a batch of work back for the end of the chunk, when only the encoder is left."""
+        return max(1, batch_size) if self.on_gpu else 1
+
 
 def plan_threads(budget: int, on_gpu: bool = False) -> ThreadPlan:
     """Threads for a worker allowed `budget` busy cores.

@@ -76,16 +76,17 @@ def verify_chunk(
     manifest: Manifest,
     options: ProcessOptions,
     detector: UnionDetector,
+    per_call: int = 1,
 ) -> VerificationReport:
     """Check one chunk's sampled frames (`verify.is_sampled`): frame number, BGR image as encoded
-    (as stored: the rotation is applied here)."""
+    (as stored: the rotation is applied here), `per_call` frames per detector call."""
     started = time.monotonic()
     check = options.verify
     rotation = normalize_rotation(manifest.video.rotation)
     times = frame_seconds(chunk, manifest.video)
     residual: list[ResidualFrame] = []
     checked = 0
-    for batch in _upright_batches(frames, max(1, options.batch_size), rotation):
+    for batch in _upright_batches(frames, max(1, per_call), rotation):
         found = detector.detect_each([image for _, image in batch])
         for (number, image), per_detector in zip(batch, found, strict=True):
             checked += 1
