@@ -74,7 +74,9 @@ def cores() -> int:
     return available_cores()
 
 
-def measure_stages(clip: Path, scale: tuple[int, int], batch: int) -> tuple[list[Stage], str, float | None]:
+def measure_stages(
+    clip: Path, scale: tuple[int, int], batch: int, verify: bool = True
+) -> tuple[list[Stage], str, float | None]:
     """Each stage alone, one thread each; returns the stages, the detector's provider and its GPU ms/frame."""
     import cv2
     from faceblur import codec
@@ -141,19 +143,23 @@ def measure_stages(clip: Path, scale: tuple[int, int], batch: int) -> tuple[list
                     encoder.encode(frame)
 
         timed_stage("encode", count, encode)
-    verify_stage(outputs, count, spec, (facts.width, facts.height), timed_stage)
+    if verify:  # faceblur run with --no-verify: the check is no stage of the pipeline
+        verify_stage(outputs, count, spec, (facts.width, facts.height), timed_stage)
     faces = sum(len(b) for b in boxes) / max(1, count)
     print(f"  stages measured on {count} frames, {faces:.1f} faces per frame, detector on {provider}")
     return stages, provider, gpu_ms
 
 
-def measure_stages_loaded(clip: Path, scale: tuple[int, int], batch: int, copies: int) -> list[Stage]:
+def measure_stages_loaded(
+    clip: Path, scale: tuple[int, int], batch: int, verify: bool, copies: int
+) -> list[Stage]:
     """The same stages with every core busy: `copies` processes measure at once, their means kept.
 
     What a stage costs when it shares the memory system and caches with as many others
     as there are cores (what the pipeline does all the time), not with the machine to itself.
     """
     command = [sys.executable, __file__, "--stages-child", str(clip), f"{scale[0]}x{scale[1]}", str(batch)]
+    command += [] if verify else ["--no-verify"]
     children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
     measured = [json.loads(child.communicate()[0].splitlines()[-1]) for child in children]
     return [
@@ -162,9 +168,9 @@ def measure_stages_loaded(clip: Path, scale: tuple[int, int], batch: int, copies
     ]
 
 
-def stages_child(clip: str, scale: str, batch: str) -> None:
+def stages_child(clip: str, scale: str, batch: str, *flags: str) -> None:
     width, height = (int(v) for v in scale.split("x"))
-    stages, _, _ = measure_stages(Path(clip), (width, height), int(batch))
+    stages, _, _ = measure_stages(Path(clip), (width, height), int(batch), "--no-verify" not in flags)
     print(json.dumps([(s.name, s.frames, s.cpu_s, s.wall_s) for s in stages]), flush=True)
 
 
@@ -435,7 +441,7 @@ def main() -> None:
         long_child(*sys.argv[2:6])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--stages-child":
-        stages_child(*sys.argv[2:5])
+        stages_child(*sys.argv[2:])
         return
     from faceblur_contract.defaults import BATCH_SIZE
 
@@ -461,12 +467,15 @@ def main() -> None:
     found: dict[str, object] = {}
 
     loaded: list[list[Stage]] = []
+    verify = "--no-verify" not in args.faceblur_args
 
     def stages_alone() -> None:
         started = time.monotonic()
-        stages, found["provider"], found["gpu_ms"] = measure_stages(clip, (width, height), args.batch_size)
+        stages, found["provider"], found["gpu_ms"] = measure_stages(
+            clip, (width, height), args.batch_size, verify
+        )
         measured.append(stages)
-        loaded.append(measure_stages_loaded(clip, (width, height), args.batch_size, cores()))
+        loaded.append(measure_stages_loaded(clip, (width, height), args.batch_size, verify, cores()))
         alone, busy = (sum(stage.cpu_ms for stage in m[-1]) for m in (measured, loaded))
         print(
             f"  stages alone: {alone:.0f} CPU ms/frame, all cores busy: {busy:.0f}"
