@@ -353,7 +353,7 @@ def _run(
                     outcome.whole[work.number] = why
                 frame = clock.timed("anonymize", _anonymized, work.frame, boxes, options, facts, masks)
                 if detectors.verifier is not None and verify.is_sampled(work.number, options.verify.every):
-                    checks.put((work.number, clock.timed("verify", to_bgr, frame)))
+                    checks.put((work.number, to_bgr(frame)))
                 clock.timed("encode", encoder.encode, frame)
                 if debug is not None:
                     debug.encode(_debug_frame(frame, [*boxes, *dropped, *lost]))
