@@ -463,10 +463,9 @@ def main() -> None:
     if not clip.exists():
         print(f"making a {args.seconds:g} s 1080p clip with 7 real faces and a tone: {clip}", flush=True)
         make_clip(clip, args.seconds)
-    measured: list[list[Stage]] = []
+    measured: list[list[Stage]] = []  # stages alone, before each pair
+    loaded: list[list[Stage]] = []  # the same with all cores busy
     found: dict[str, object] = {}
-
-    loaded: list[list[Stage]] = []
     verify = "--no-verify" not in args.faceblur_args
 
     def stages_alone() -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from faceblur.pipeline import Channel, ordered_lanes, run_stages
+from faceblur.pipeline import Channel, batches, ordered_lanes, run_stages
 
 
 def _run_lanes(count: int, work_delay: float, fail_at: int | None = None) -> tuple[list[int], int]:
@@ -64,3 +64,8 @@ def test_a_failing_lane_stops_every_stage_and_is_raised() -> None:
         _run_lanes(3, 0.002, fail_at=17)
     assert time.monotonic() - started < 5
     assert threading.active_count() == before
+
+
+def test_batches_keep_the_order_and_end_with_the_rest() -> None:
+    assert list(batches(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(batches([], 3)) == []

@@ -101,6 +101,18 @@ def run_stages(stages: Sequence[Callable[[], None]], channels: Sequence[Channel[
         raise errors[0]
 
 
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """The items in lists of `size` (the last one shorter), as they come: a channel is read as it fills."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def ordered_lanes(
     source: Iterator[A], work: Callable[[A], Iterable[T]], out: Channel[T], count: int
 ) -> list[Callable[[], None]]:

@@ -58,7 +58,7 @@ from faceblur.layout import JobLayout
 from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResult, Manifest, frame_seconds
 from faceblur.options import ProcessOptions
 from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
-from faceblur.pipeline import Channel, ordered_lanes, run_stages
+from faceblur.pipeline import Channel, batches, ordered_lanes, run_stages
 from faceblur.providers import CPU, available_providers, choose_providers
 from faceblur.regions import FrameRegions, RegionMap, region_map
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
@@ -303,7 +303,8 @@ def _run(
     # ends (one core idle on two): keep only what the smoothing horizon and the lanes need.
     detected: Channel[_Work] = Channel(batch_size)
     # Sampled frames as encoded, converted here: a PyAV frame's converter is not for two threads.
-    checks: Channel[tuple[int, np.ndarray]] = Channel(2 * plan.check_batch(batch_size))
+    per_check = plan.check_batch(batch_size)
+    checks: Channel[tuple[int, np.ndarray]] = Channel(2 * per_check)
     outcome = _Outcome()
     replaced = set(detector.names)
     earlier = _earlier_raw(previous, replaced)
@@ -364,18 +365,12 @@ def _run(
 
     def check() -> None:
         if detectors.verifier is not None:
+            verifier = detectors.verifier
             outcome.verification = clock.timed(
-                "verify",
-                verify_chunk,
-                checks,
-                chunk,
-                manifest,
-                options,
-                detectors.verifier,
-                plan.check_batch(batch_size),
+                "verify", verify_chunk, checks, chunk, manifest, options, verifier, per_check
             )
 
-    lanes = ordered_lanes(_batches(decoded, plan.lane_batch(batch_size)), detect, detected, plan.lanes)
+    lanes = ordered_lanes(batches(decoded, plan.lane_batch(batch_size)), detect, detected, plan.lanes)
     clock.timed("render", run_stages, [decode, *lanes, check, render], [decoded, detected, checks])
     log.info(
         "chunk %d: stage CPU s %s (%d frames encoded; %s)",
@@ -405,17 +400,6 @@ def _numbered(
             f"chunk {segment.chunk.index} ({path.name}) does not decode to the manifest's "
             f"{segment.chunk.frame_count} frames"
         )
-
-
-def _batches(works: Channel[_Work], size: int) -> Iterator[list[_Work]]:
-    batch: list[_Work] = []
-    for work in works:
-        batch.append(work)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _finalised(works: Channel[_Work], raw: RawDetections, params: SmoothingParams) -> Iterator[_Own]:

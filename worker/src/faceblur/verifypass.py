@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import cv2
@@ -28,6 +28,7 @@ from faceblur.detectors.scrfd import DEFAULT_INPUT_SIZE as SCRFD_INPUT_SIZE
 from faceblur.manifest import Chunk, Manifest, VideoInfo, frame_seconds
 from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
 from faceblur.orientation import normalize_rotation, to_display
+from faceblur.pipeline import batches
 from faceblur.regions import kept_on_display
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ def verify_chunk(
     times = frame_seconds(chunk, manifest.video)
     residual: list[ResidualFrame] = []
     checked = 0
-    for batch in _upright_batches(frames, max(1, per_call), rotation):
+    upright = ((number, to_display(image, rotation)) for number, image in frames)
+    for batch in batches(upright, max(1, per_call)):
         found = detector.detect_each([image for _, image in batch])
         for (number, image), per_detector in zip(batch, found, strict=True):
             checked += 1
@@ -115,17 +117,3 @@ def verify_chunk(
         summary=summary,
         residual=residual,
     )
-
-
-def _upright_batches(
-    frames: Iterable[tuple[int, np.ndarray]], size: int, rotation: int
-) -> Iterator[list[tuple[int, np.ndarray]]]:
-    """(frame number, upright BGR image) of the frames, `size` at a time."""
-    batch: list[tuple[int, np.ndarray]] = []
-    for number, image in frames:
-        batch.append((number, to_display(image, rotation)))
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
