@@ -41,8 +41,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import av
+    from faceblur.options import DetectorSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_vs_deface import MATCHED_ENCODER, VENV_BIN, Run, count_frames, make_clip, timed
@@ -75,7 +80,7 @@ def cores() -> int:
 
 
 def measure_stages(
-    clip: Path, scale: tuple[int, int], batch: int, verify: bool = True
+    clip: Path, scale: tuple[int, int], batch: int, verify: bool = True, runtime: str = "auto"
 ) -> tuple[list[Stage], str, float | None]:
     """Each stage alone, one thread each; returns the stages, the detector's provider and its GPU ms/frame."""
     import cv2
@@ -83,7 +88,7 @@ def measure_stages(
     from faceblur.anonymize import MaskStyle, anonymize_i420
     from faceblur.detectors import build_detector
     from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
-    from faceblur.providers import CPU
+    from faceblur.providers import runs_on_gpu
 
     cv2.setNumThreads(1)
     stages: list[Stage] = []
@@ -101,7 +106,7 @@ def measure_stages(
     count = len(frames)
     facts = codec.stream_facts(clip)
     spec = DetectorSpec(name=DetectorName.CENTERFACE, scale=scale)
-    detector = build_detector([spec], ExecutionProvider.AUTO, 1)
+    detector = build_detector([spec], ExecutionProvider(runtime), 1)
     (size,) = detector.stretch_sizes(facts.width, facts.height)
     images = timed_stage("resize", count, lambda: [codec.to_bgr(f, size) for f in frames])
     assert isinstance(images, list)
@@ -118,7 +123,7 @@ def measure_stages(
 
     boxes = timed_stage("detect", count, detect)
     assert isinstance(boxes, list)
-    gpu_ms = stages[-1].wall_ms if provider != CPU else None
+    gpu_ms = stages[-1].wall_ms if runs_on_gpu([provider]) else None
     style = MaskStyle()
 
     def anonymized() -> list[object]:
@@ -144,14 +149,14 @@ def measure_stages(
 
         timed_stage("encode", count, encode)
     if verify:  # faceblur run with --no-verify: the check is no stage of the pipeline
-        verify_stage(outputs, count, spec, (facts.width, facts.height), timed_stage)
+        verify_stage(outputs, count, spec, (facts.width, facts.height), runtime, timed_stage)
     faces = sum(len(b) for b in boxes) / max(1, count)
     print(f"  stages measured on {count} frames, {faces:.1f} faces per frame, detector on {provider}")
     return stages, provider, gpu_ms
 
 
 def measure_stages_loaded(
-    clip: Path, scale: tuple[int, int], batch: int, verify: bool, copies: int
+    clip: Path, scale: tuple[int, int], batch: int, verify: bool, runtime: str, copies: int
 ) -> list[Stage]:
     """The same stages with every core busy: `copies` processes measure at once, their means kept.
 
@@ -159,7 +164,7 @@ def measure_stages_loaded(
     as there are cores (what the pipeline does all the time), not with the machine to itself.
     """
     command = [sys.executable, __file__, "--stages-child", str(clip), f"{scale[0]}x{scale[1]}", str(batch)]
-    command += [] if verify else ["--no-verify"]
+    command += ([] if verify else ["--no-verify"]) + [f"--execution-provider={runtime}"]
     children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
     measured = [json.loads(child.communicate()[0].splitlines()[-1]) for child in children]
     return [
@@ -168,17 +173,30 @@ def measure_stages_loaded(
     ]
 
 
+def runtime_of(faceblur_args: Sequence[str]) -> str:
+    """The --execution-provider given to faceblur (after --), so its stages are timed on the same."""
+    for i, arg in enumerate(faceblur_args):
+        if arg.startswith("--execution-provider="):
+            return arg.split("=", 1)[1]
+        if arg == "--execution-provider" and i + 1 < len(faceblur_args):
+            return faceblur_args[i + 1]
+    return "auto"
+
+
 def stages_child(clip: str, scale: str, batch: str, *flags: str) -> None:
     width, height = (int(v) for v in scale.split("x"))
-    stages, _, _ = measure_stages(Path(clip), (width, height), int(batch), "--no-verify" not in flags)
+    stages, _, _ = measure_stages(
+        Path(clip), (width, height), int(batch), "--no-verify" not in flags, runtime_of(list(flags))
+    )
     print(json.dumps([(s.name, s.frames, s.cpu_s, s.wall_s) for s in stages]), flush=True)
 
 
 def verify_stage(
-    encoded: list[object],
+    encoded: list[av.VideoFrame],
     count: int,
-    spec: object,
+    spec: DetectorSpec,
     upright: tuple[int, int],
+    runtime: str,
     timed_stage: Callable[..., object],
 ) -> None:
     """The verification pass as each chunk worker runs it: the sampled frames given to the encoder,
@@ -192,11 +210,11 @@ def verify_stage(
     check = VerifyOptions()
     if not check.enabled:
         return
-    detector = build_detector(sensitive_specs([spec], upright, check), ExecutionProvider.AUTO, 1)  # type: ignore[list-item]
+    detector = build_detector(sensitive_specs([spec], upright, check), ExecutionProvider(runtime), 1)
 
     def run() -> None:
         images = [
-            codec.to_bgr(frame)  # type: ignore[arg-type]
+            codec.to_bgr(frame)
             for number, frame in enumerate(encoded)
             if verify.is_sampled(number, check.every)
         ]
@@ -467,14 +485,15 @@ def main() -> None:
     loaded: list[list[Stage]] = []  # the same with all cores busy
     found: dict[str, object] = {}
     verify = "--no-verify" not in args.faceblur_args
+    runtime = runtime_of(args.faceblur_args)
 
     def stages_alone() -> None:
         started = time.monotonic()
         stages, found["provider"], found["gpu_ms"] = measure_stages(
-            clip, (width, height), args.batch_size, verify
+            clip, (width, height), args.batch_size, verify, runtime
         )
         measured.append(stages)
-        loaded.append(measure_stages_loaded(clip, (width, height), args.batch_size, verify, cores()))
+        loaded.append(measure_stages_loaded(clip, (width, height), args.batch_size, verify, runtime, cores()))
         alone, busy = (sum(stage.cpu_ms for stage in m[-1]) for m in (measured, loaded))
         print(
             f"  stages alone: {alone:.0f} CPU ms/frame, all cores busy: {busy:.0f}"

@@ -179,7 +179,11 @@ def test_gpu_image_has_cuda_cudnn_and_the_driver_capabilities() -> None:
     env = env_of(final_stage("Dockerfile.gpu"))
     assert set(env["NVIDIA_DRIVER_CAPABILITIES"].split(",")) == {"compute", "utility", "video"}
     runs = " ".join(i.arguments for i in found if i.keyword == "RUN")
-    assert "grep -v '^onnxruntime=='" in runs, "the CPU onnxruntime must not shadow onnxruntime-gpu"
+    (pattern,) = re.findall(r"grep -v -E '([^']+)' /tmp/requirements.lock", runs)
+    kept = [line for line in _lock() if not re.search(pattern, f"{line}==")]
+    assert "onnxruntime" not in kept, "the CPU onnxruntime must not shadow onnxruntime-gpu"
+    assert not [name for name in kept if name.startswith("openvino")], "OpenVINO is a CPU runtime"
+    assert {"av", "numpy", "insightface"} <= set(kept)
     assert '"onnxruntime-gpu==${ONNXRUNTIME_GPU_VERSION}"' in runs
 
 

@@ -21,6 +21,7 @@ from faceblur.models import (
     make_centerface_dynamic,
     resolve_model,
 )
+from faceblur.openvino_session import OPENVINO
 from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
 from faceblur.providers import CPU, CUDA, TENSORRT, choose_providers, create_session
 
@@ -172,7 +173,9 @@ def test_missing_url_is_a_model_error(http_folder: tuple[str, Path, list[str]], 
         (ExecutionProvider.AUTO, [CUDA, CPU], [CUDA, CPU]),
         (ExecutionProvider.AUTO, [TENSORRT, CUDA, CPU], [TENSORRT, CUDA, CPU]),
         (ExecutionProvider.AUTO, ["AzureExecutionProvider", CPU], [CPU]),
-        (ExecutionProvider.CPU, [TENSORRT, CUDA, CPU], [CPU]),
+        (ExecutionProvider.AUTO, [CPU, OPENVINO], [CPU]),  # bfloat16 is not float32's output
+        (ExecutionProvider.OPENVINO, [CPU, OPENVINO], [OPENVINO, CPU]),  # CPU: SCRFD's runtime
+        (ExecutionProvider.CPU, [TENSORRT, CUDA, CPU, OPENVINO], [CPU]),
         (ExecutionProvider.CUDA, [TENSORRT, CUDA, CPU], [CUDA, CPU]),
         (ExecutionProvider.TENSORRT, [TENSORRT, CUDA, CPU], [TENSORRT, CUDA, CPU]),
     ],

@@ -297,7 +297,11 @@ class Detector(_Api):
         None, **d.BATCH_SIZE.bounds.field(), description="Frames per inference batch. Default: the worker's."
     )
     execution_provider: ExecutionProvider | None = Field(
-        None, description="onnxruntime execution provider. Default: auto (TensorRT, CUDA, then CPU)."
+        None,
+        description=(
+            "Inference runtime: onnxruntime's tensorrt, cuda or cpu, or openvino (CenterFace on the CPU,"
+            " bfloat16 on CPUs with AMX). Default: auto (TensorRT, CUDA, then CPU)."
+        ),
     )
 
 

@@ -48,7 +48,7 @@ from faceblur.codec import (
     stream_facts,
     to_bgr,
 )
-from faceblur.detectors import Boxes, UnionDetector, build_detector
+from faceblur.detectors import Boxes, UnionDetector, shared_detector
 from faceblur.drawing import draw_boxes
 from faceblur.errors import InvalidInputError, MediaFileError
 from faceblur.failsecure import FailSecure, LostFaces, horizon_before
@@ -59,7 +59,7 @@ from faceblur.manifest import Box, BoxSource, Chunk, ChunkDetections, ChunkResul
 from faceblur.options import ProcessOptions
 from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
 from faceblur.pipeline import Channel, batches, ordered_lanes, run_stages
-from faceblur.providers import CPU, available_providers, choose_providers
+from faceblur.providers import chosen_providers, runs_on_gpu
 from faceblur.regions import FrameRegions, RegionMap, region_map
 from faceblur.smoothing import SmoothingParams, boxes_for_frame
 from faceblur.stageclock import StageClock
@@ -161,7 +161,7 @@ def process_chunk(
         return ChunkResult.model_validate_json(store.get_bytes(result_key))
     previous = _previous_detections(store, layout, index) if options.merge else None
     plan = thread_plan(options)
-    detector = build_detector(options.detectors, options.execution_provider, plan.intra_op)
+    detector = shared_detector(tuple(options.detectors), options.execution_provider, plan.intra_op)
     verifier = sensitive_detector(manifest, options, plan.intra_op) if options.verify.enabled else None
     params = SmoothingParams.for_window(options.look_back, options.look_ahead)
     before = params.horizon_before
@@ -208,7 +208,7 @@ def process_chunk(
 
 def thread_plan(options: ProcessOptions) -> ThreadPlan:
     """The worker's threads from its budget (--threads, or the cores it may use)."""
-    on_gpu = choose_providers(options.execution_provider, available_providers())[0] != CPU
+    on_gpu = runs_on_gpu(chosen_providers(options.execution_provider))
     cv2.setNumThreads(1)  # OpenCV's own pool would compete with the plan's threads
     return plan_threads(options.threads or available_cores(), on_gpu)
 

@@ -23,7 +23,7 @@ from faceblur_contract.options import VerifyOptions
 from faceblur_contract.records import ResidualFrame, VerificationReport
 
 from faceblur import verify
-from faceblur.detectors import CenterFaceDetector, ScrfdDetector, UnionDetector, build_detector
+from faceblur.detectors import CenterFaceDetector, ScrfdDetector, UnionDetector, shared_detector
 from faceblur.detectors.scrfd import DEFAULT_INPUT_SIZE as SCRFD_INPUT_SIZE
 from faceblur.manifest import Chunk, Manifest, VideoInfo, frame_seconds
 from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
@@ -68,7 +68,7 @@ def upright_size(video: VideoInfo) -> tuple[int, int]:
 
 def sensitive_detector(manifest: Manifest, options: ProcessOptions, threads: int | None) -> UnionDetector:
     specs = sensitive_specs(options.detectors, upright_size(manifest.video), options.verify)
-    return build_detector(specs, options.execution_provider, threads)
+    return shared_detector(tuple(specs), options.execution_provider, threads)
 
 
 def verify_chunk(

@@ -114,7 +114,7 @@ Provider = Annotated[
     typer.Option(
         d.EXECUTION_PROVIDER.flag,
         envvar=d.EXECUTION_PROVIDER.envvar,
-        help="onnxruntime execution provider.",
+        help="Inference runtime (auto: TensorRT, CUDA, then CPU; openvino: CenterFace, bfloat16 on AMX).",
         rich_help_panel=_DETECTION,
     ),
 ]

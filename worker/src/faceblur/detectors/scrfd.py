@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, round_input_size
-from faceblur.errors import ModelError
+from faceblur.errors import ModelError, reason
 from faceblur.providers import log_provider_once, session_options
 
 DEFAULT_THRESHOLD = 0.5  # insightface's default det_thresh
@@ -62,12 +62,7 @@ def _load(model_path: Path, providers: Sequence[str], threads: int | None) -> An
     try:
         model = get_model(str(model_path), providers=list(providers), sess_options=session_options(threads))
     except Exception as exc:  # insightface and onnxruntime raise many types; the cause goes to the user
-        raise ModelError(f"cannot load SCRFD model {model_path}: {_first_line(exc)}") from exc
+        raise ModelError(f"cannot load SCRFD model {model_path}: {reason(exc)}") from exc
     if model is None or getattr(model, "taskname", None) != "detection":
         raise ModelError(f"{model_path} is not an SCRFD detection model")
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
