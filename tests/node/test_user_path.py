@@ -27,6 +27,7 @@ from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
 from user_path_support import (
     NAMESPACE,
+    check_cpu_example,
     install_chart,
     node_with_worker_image,
     run_example,
@@ -81,10 +82,7 @@ def sample(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
 def test_cpu_example_blurs_every_face(
     node_cluster: TestCluster, s3: S3Server, release: str, sample: FaceVideo, tmp_path: Path
 ) -> None:
-    seen = run_example(node_cluster, s3, "cpu", "people-cpu", tmp_path / "people-cpu.mp4")
-    assert seen["PROGRESS"] == "4/4"
-    assert int(seen["FACES"]) >= sample.frame_count
-    assert frames_with_a_sharp_face(sample, tmp_path / "people-cpu.mp4", max_ratio=0.25) == []
+    check_cpu_example(node_cluster, s3, sample, tmp_path / "people-cpu.mp4")
 
 
 def test_debug_example_pixelates_every_face_and_keeps_its_debug_files(
@@ -110,10 +108,7 @@ def test_chart_minio_variant_blurs_every_face(
     """The workers reach the in-chart MinIO at faceblur-minio.faceblur-system.svc:9000 (the chart's default
     endpoint) with its Secret: resolved by the cluster DNS, routed by kube-proxy."""
     sample = upload_sample(minio_release, tmp_path / "videos")
-    seen = run_example(node_cluster, minio_release, "cpu", "people-cpu", tmp_path / "people-cpu.mp4")
-    assert seen["PROGRESS"] == "4/4"
-    assert int(seen["FACES"]) >= sample.frame_count
-    assert frames_with_a_sharp_face(sample, tmp_path / "people-cpu.mp4", max_ratio=0.25) == []
+    check_cpu_example(node_cluster, minio_release, sample, tmp_path / "people-cpu.mp4")
     defaults = json.loads(
         node_cluster.kubectl("-n", NAMESPACE, "get", "configmap", "faceblur-defaults", "-o", "json").stdout
     )

@@ -17,16 +17,15 @@ import pytest
 import yaml
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.images import REPO_ROOT
-from faceblur_testenv.measure import frames_with_a_sharp_face
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo
 from user_path_support import (
     NAMESPACE,
     SECRET,
     SMALL_REQUESTS,
+    check_cpu_example,
     create_secret,
     node_with_worker_image,
-    run_example,
     s3_on_the_bridge,
     upload_sample,
     wait_operator_available,
@@ -101,7 +100,4 @@ def sample(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
 def test_cpu_example_blurs_every_face(
     node_cluster: TestCluster, s3: S3Server, installed: None, sample: FaceVideo, tmp_path: Path
 ) -> None:
-    seen = run_example(node_cluster, s3, "cpu", "people-cpu", tmp_path / "people-cpu.mp4")
-    assert seen["PROGRESS"] == "4/4"
-    assert int(seen["FACES"]) >= sample.frame_count
-    assert frames_with_a_sharp_face(sample, tmp_path / "people-cpu.mp4", max_ratio=0.25) == []
+    check_cpu_example(node_cluster, s3, sample, tmp_path / "people-cpu.mp4")

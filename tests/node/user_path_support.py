@@ -19,6 +19,7 @@ from faceblur_testenv.devcluster import NAMESPACE as NAMESPACE
 from faceblur_testenv.devcluster import SECRET as SECRET
 from faceblur_testenv.devcluster import SMALL_REQUESTS as SMALL_REQUESTS
 from faceblur_testenv.images import REPO_ROOT, ensure_images
+from faceblur_testenv.measure import frames_with_a_sharp_face
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
@@ -159,3 +160,11 @@ def run_example(cluster: TestCluster, s3: Store, name: str, job: str, output: Pa
     ).stdout
     s3.client().fget_object(BUCKET, output_key, str(output))
     return seen
+
+
+def check_cpu_example(cluster: TestCluster, s3: Store, sample: FaceVideo, output: Path) -> None:
+    """manifests/examples/cpu.yaml run to Succeeded in its 4 chunks: every face of the sample covered."""
+    seen = run_example(cluster, s3, "cpu", "people-cpu", output)
+    assert seen["PROGRESS"] == "4/4"
+    assert int(seen["FACES"]) >= sample.frame_count
+    assert frames_with_a_sharp_face(sample, output, max_ratio=0.25) == []

@@ -223,6 +223,37 @@ CASES = [
         message_has=("2 pod failures",),
     ),
     Case(
+        "failures being retried say why the last one failed: out of memory, which limit to raise",
+        [SPLIT_DONE, w := raw_job(Stage.WORK, completions=4, completed="0", failed_pods=2)],
+        [
+            SPLIT_POD,
+            raw_pod(
+                w,
+                phase="Failed",
+                index=1,
+                exit_code=2,
+                created=T0,
+                result=worker_error("Storage", "S3 down", 2),
+            ),
+            raw_pod(
+                w,
+                phase="Failed",
+                index=3,
+                exit_code=137,
+                created=T1,
+                terminated_reason="OOMKilled",
+                suffix="k",
+            ),
+        ],
+        phase=Phase.PROCESSING,
+        reason=Reason.CHUNKS_RETRYING,
+        message_has=(
+            "2 pod failures so far; the last: pod ",
+            "ran out of memory (OOMKilled)",
+            "limits.memory",
+        ),
+    ),
+    Case(
         "a chunk out of retries names its index and the last error",
         [SPLIT_DONE, FAILED_WORK],
         [SPLIT_POD]

@@ -118,6 +118,12 @@ def job_failure(job: JobView, pods: Sequence[PodView]) -> Failure:
     return Failure(Reason.CHUNK_FAILED, f"{where} failed{attempts}: {detail}", listed)
 
 
+def last_failure(pods: Sequence[PodView]) -> PodView | None:
+    """The pod that failed last, if any (pods still there: the Job controller may have removed some)."""
+    failed = [p for p in pods if p.phase == "Failed"]
+    return max(failed, key=lambda p: p.created or "") if failed else None
+
+
 def worker_reason(pod: PodView | None) -> Reason | None:
     """The reason the worker's termination record gives, if any."""
     if pod is None or pod.result is None or pod.result.reason is None:

@@ -175,6 +175,9 @@ def _work_running(run: _Pass, work: JobView | None) -> Running:
     text = f"{tally} chunks done; {plural(work.failed, 'pod failure')} so far"
     if out_of_retries:
         text += f", chunks {out_of_retries} out of retries"
+    last = diagnosis.last_failure(run.pods_of(work))
+    if last is not None:  # why they fail (e.g. out of memory), while the retries still run
+        text += f"; the last: {diagnosis.pod_failure_detail(last)}"
     return Running(Reason.CHUNKS_RETRYING, text, tally, out_of_retries)
 
 
