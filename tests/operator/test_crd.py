@@ -157,6 +157,14 @@ def test_examples_exist() -> None:
         ),
         ({"input": {"bucket": "b", "key": "k"}, "anonymization": {"method": "pixelate"}}, "blur"),
         ({"input": {"bucket": "b", "key": "k"}, "secretKey": "x"}, "Extra inputs"),
+        (
+            {
+                "input": {"bucket": "b", "key": "k"},
+                "resources": {"gpus": 1},
+                "detector": {"executionProvider": "openvino"},
+            },
+            "GPU image, which has no OpenVINO",
+        ),
     ],
 )
 def test_model_refuses_what_the_schema_refuses(spec: dict[str, Any], message: str) -> None:

@@ -104,3 +104,17 @@ def test_the_api_server_admits_regions_at_their_edges(test_cluster: TestCluster,
         test_cluster, {**BASE, "regions": {"keep": keep, "blur": blur}, "failSecure": {"enabled": True}}
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_api_server_refuses_openvino_on_a_gpu_worker(test_cluster: TestCluster, crd: None) -> None:
+    """The GPU image has no OpenVINO: such a job could only fail in its first worker pod."""
+    gpu = {**BASE, "resources": {"gpus": 1}}
+    done = _dry_run(test_cluster, {**gpu, "detector": {"executionProvider": "openvino"}})
+    assert done.returncode != 0, "openvino on a GPU worker was admitted"
+    assert "GPU image, which has no OpenVINO" in done.stderr, done.stderr
+    for admitted in (
+        {**gpu, "detector": {"executionProvider": "cuda"}},
+        {**BASE, "detector": {"executionProvider": "openvino"}},
+    ):
+        done = _dry_run(test_cluster, admitted)
+        assert done.returncode == 0, done.stderr

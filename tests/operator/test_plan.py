@@ -176,6 +176,16 @@ def test_settings_defaults() -> None:
     assert load_config({}).clusterwide
 
 
+def test_openvino_on_a_gpu_worker_by_the_defaults_is_an_invalid_spec(tmp_path: Path) -> None:
+    """The spec alone passes the schema's rule; with the defaults' GPUs it would fail in its pods."""
+    path = tmp_path / "defaults.yaml"
+    path.write_text(DEFAULTS_YAML.replace("resources: {requests", "resources: {gpus: 1, requests", 1))
+    config = load_config({"FACEBLUR_DEFAULTS": str(path)})
+    with pytest.raises(InvalidSpecError, match=r"GPU image, which has no OpenVINO.*defaults"):
+        resolve(spec(detector={"executionProvider": "openvino"}), OWNER, config)
+    assert resolve(spec(detector={"executionProvider": "openvino"}, resources={"gpus": 0}), OWNER, config)
+
+
 def test_a_lowered_memory_limit_lowers_the_default_request_to_it(cfg: OperatorConfig) -> None:
     """The API server refuses a Job whose pods request more than their limit (1Gi default > 64Mi)."""
     pod = resolve(spec(resources={"limits": {"memory": "64Mi"}}), OWNER, cfg).worker_pod

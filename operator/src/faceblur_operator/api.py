@@ -180,6 +180,10 @@ class Reason(StrEnum):
 INPUT_RULE = "input needs either url, or both bucket and key"
 CHUNKING_RULE = "set at most one of framesPerChunk and chunks"
 OUTPUT_RULE = "output.bucket and output.key are required when the input is a URL"
+GPU_OPENVINO_RULE = (
+    "detector.executionProvider openvino runs on the CPU and GPU workers (resources.gpus > 0) run the"
+    " GPU image, which has no OpenVINO: use auto, cuda or tensorrt"
+)
 
 
 class Input(_Api):
@@ -517,7 +521,13 @@ class FaceBlurJobSpec(_Api):
             (
                 "has(self.input.bucket) || (has(self.output.bucket) && has(self.output.key))",
                 OUTPUT_RULE,
-            )
+            ),
+            (
+                "!has(self.resources) || !has(self.resources.gpus) || self.resources.gpus == 0"
+                " || !has(self.detector) || !has(self.detector.executionProvider)"
+                " || self.detector.executionProvider != 'openvino'",
+                GPU_OPENVINO_RULE,
+            ),
         )
     )
 
@@ -561,6 +571,9 @@ class FaceBlurJobSpec(_Api):
     def _output_known(self) -> FaceBlurJobSpec:
         if self.input.url is not None and (self.output.bucket is None or self.output.key is None):
             raise ValueError(OUTPUT_RULE)
+        gpus = self.resources.gpus if self.resources else None
+        if gpus and self.detector and self.detector.execution_provider is ExecutionProvider.OPENVINO:
+            raise ValueError(GPU_OPENVINO_RULE)
         return self
 
 

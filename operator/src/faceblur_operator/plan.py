@@ -11,9 +11,11 @@ import posixpath
 from dataclasses import dataclass
 
 from faceblur_contract.argv import ProcessRequest, compose_argv, process_argv, split_argv
+from faceblur_contract.enums import ExecutionProvider
 from faceblur_contract.options import VerifyOptions
 
 from faceblur_operator.api import (
+    GPU_OPENVINO_RULE,
     CleanupPolicy,
     Detector,
     FaceBlurJobSpec,
@@ -233,6 +235,8 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
     gpus = own.gpus if own.gpus is not None else (defaults.resources.gpus or 0)
     base = defaults.gpu_resources if gpus else defaults.resources
     detector = _merge_detector(spec.detector, defaults.gpu_detector if gpus else None, defaults.detector)
+    if gpus and detector.execution_provider is ExecutionProvider.OPENVINO:  # one of them from the defaults
+        raise InvalidSpecError(f"{GPU_OPENVINO_RULE} (the spec and the operator's defaults ask for both)")
 
     images = spec.images
     cpu_image = (images.worker if images else None) or defaults.images.worker or config.worker_image

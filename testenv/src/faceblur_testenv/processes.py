@@ -27,11 +27,12 @@ _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+def free_ports(count: int, host: str = "0.0.0.0") -> list[int]:
     """Distinct TCP ports on `host` that were free a moment ago (all sockets held until all are chosen).
 
-    Chosen on the address the server will bind: a port free on loopback may be taken on the node's
-    bridge address (a test S3 server died when its admin port was)."""
+    By default chosen on the wildcard address, so free on every address (loopback, the node's bridge):
+    a port free on loopback may be taken on the bridge address (a test S3 server died when its admin
+    port was), and the control plane and CoreDNS bind the bridge address."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
