@@ -10,6 +10,7 @@ both runtimes.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,11 +33,8 @@ class Port:
 
 
 def openvino_installed() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Without importing it: 0.4 s and its libraries, which a worker running onnxruntime would pay."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 @cache
