@@ -118,6 +118,7 @@ def raw_pod(
     waiting: tuple[str, str] | None = None,
     unschedulable: str | None = None,
     terminated_reason: str | None = None,
+    finished: str | None = None,
 ) -> dict[str, Any]:
     name = f"{job['metadata']['name']}-{index if index is not None else 0}-{suffix}"
     annotations = {ANNOTATION_INDEX: str(index)} if index is not None else {}
@@ -133,6 +134,7 @@ def raw_pod(
                         "exitCode": code,
                         "reason": terminated_reason or ("Completed" if code == 0 else "Error"),
                         "message": message,
+                        **({"finishedAt": finished} if finished else {}),
                     }
                 },
             }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faceblur_operator.api import Progress
 from faceblur_operator.naming import Stage
-from faceblur_operator.progress import progress, split_counts
+from faceblur_operator.progress import estimated_completion, progress, split_counts
 from faceblur_operator.views import job_view, pod_view
 from operator_support import NOW, T0, T1, process_result, raw_job, raw_pod, split_result
 
@@ -55,3 +55,34 @@ def test_split_counts_fall_back_to_the_work_job_then_the_status() -> None:
     assert split_counts([], None, None) == (None, None)
     failed = [pod_view(raw_pod(split, phase="Failed", created=NOW, result=split_result(9, 90)))]
     assert split_counts(failed, None, None) == (None, None)  # only a succeeded pod's record counts
+
+
+def test_the_estimated_completion_follows_the_pace_of_the_chunks_done() -> None:
+    """Started at T0 (10:00:00); two of four chunks done by 10:01:00: 30 s a chunk, two left."""
+    work = job_view(WORK)  # completedIndexes 0-1
+    done = [
+        raw_pod(WORK, index=0, finished="2026-01-01T10:00:40Z"),
+        raw_pod(WORK, index=1, finished="2026-01-01T10:01:00Z"),
+        raw_pod(WORK, index=2, phase="Failed", finished="2026-01-01T10:02:00Z"),  # not done: no pace
+    ]
+    pods = [pod_view(p) for p in done]
+    assert estimated_completion(work, pods, 4) == "2026-01-01T10:02:00Z"
+    assert progress((4, 40), work, pods).estimated_completion_time == "2026-01-01T10:02:00Z"
+    later = raw_job(Stage.WORK, completions=4, completed="0-2")
+    third = [*pods, pod_view(raw_pod(later, index=2, suffix="b", finished="2026-01-01T10:03:00Z"))]
+    # the same Job's uid: 3 chunks by 10:03:00 is 60 s a chunk, one left
+    assert estimated_completion(job_view(later), third, 4) == "2026-01-01T10:04:00Z"
+
+
+def test_no_estimate_before_a_chunk_is_done_after_the_last_or_without_times() -> None:
+    work = job_view(WORK)
+    finished = [pod_view(raw_pod(WORK, index=i, finished=T1)) for i in (0, 1)]
+    assert estimated_completion(work, [pod_view(raw_pod(WORK, index=0))], 4) is None  # no finishedAt
+    assert estimated_completion(job_view(raw_job(Stage.WORK, completions=4)), [], 4) is None
+    assert estimated_completion(work, finished, 2) is None  # all done
+    assert estimated_completion(work, finished, None) is None  # total unknown
+    complete = job_view(raw_job(Stage.WORK, state="complete", completions=4, completed="0-1"))
+    assert estimated_completion(complete, finished, 4) is None
+    compose = raw_job(Stage.COMPOSE, state="complete")
+    record = pod_view(raw_pod(compose, result={"stage": "compose", "faces": 1, "frames": 4})).result
+    assert progress((4, 40), work, finished, record).estimated_completion_time is None

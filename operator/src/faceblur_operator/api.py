@@ -600,6 +600,11 @@ class Progress(_Status):
     frames_total: int | None = Field(None, description="Frames of the input.")
     frames_processed: int = Field(0, description="Frames of the completed chunks.")
     faces_found: int = Field(0, description="Face boxes anonymized so far (detected and carried).")
+    estimated_completion_time: str | None = Field(
+        None,
+        description="When the last chunk should be done, at the worker Job's pace so far.",
+        json_schema_extra={"format": "date-time"},
+    )
 
 
 class DebugArtefacts(_Status):

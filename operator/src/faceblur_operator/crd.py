@@ -44,6 +44,13 @@ PRINTER_COLUMNS = [
         "description": "Faces hidden.",
     },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Expected",
+        "type": "string",  # a date column shows an age, and a time to come as "<invalid>"
+        "jsonPath": ".status.progress.estimatedCompletionTime",
+        "description": "When the last chunk should be done.",
+        "priority": 1,
+    },
     {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
     {"name": "Output", "type": "string", "jsonPath": ".status.output", "priority": 1},
     {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},

@@ -3,12 +3,15 @@
 Chunks come from the worker Job's `completedIndexes` (the Job controller's count, which survives
 its pods); frames and faces from the pods' termination records, summed over completed chunks only
 (a retried chunk counts once), and replaced by compose's totals once it has run. The split's chunk
-and frame counts fall back to what the status remembered, in case its pod is gone.
+and frame counts fall back to what the status remembered, in case its pod is gone. The estimated
+completion comes from the objects' own times (the Job's start, its pods' finish), never the clock, so
+it changes when a chunk finishes, not at every reconcile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from faceblur_operator.api import Progress
 from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes
@@ -82,7 +85,41 @@ def progress(
         frames_total=frames_total,
         frames_processed=frames,
         faces_found=faces,
+        estimated_completion_time=estimated_completion(work, pods, chunks_total)
+        if composed is None
+        else None,
     )
+
+
+def estimated_completion(
+    work: JobView | None, pods: Sequence[PodView], chunks_total: int | None
+) -> str | None:
+    """The last chunk's expected finish: the latest chunk this worker Job finished, plus the Job's
+    time per chunk so far (its start to that finish, over the chunks its pods finished) for each
+    chunk left. None before its first chunk, once all are done, or without the times."""
+    if work is None or work.finished or chunks_total is None:
+        return None
+    start = _time(work.start_time)
+    completed = set(parse_indexes(work.completed_indexes))
+    finishes = [
+        _time(p.finished)
+        for p in pods
+        if p.job_uid == work.uid and p.phase == "Succeeded" and p.index in completed
+    ]
+    known = [t for t in finishes if t is not None]
+    left = chunks_total - len(completed)
+    if start is None or not known or left <= 0 or max(known) <= start:
+        return None
+    last = max(known)
+    expected = last + (last - start) / len(known) * left
+    return expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _or(value: int | None, default: int) -> int:

@@ -126,6 +126,7 @@ class PodView:
     waiting_message: str | None
     unschedulable: str | None  # the scheduler's message when the pod fits no node
     created: str | None
+    finished: str | None = None  # when its container terminated (the kubelet's finishedAt)
 
 
 def _get(obj: Mapping[str, Any], *path: str) -> Any:
@@ -222,6 +223,7 @@ def pod_view(raw: Mapping[str, Any]) -> PodView:
         waiting_message=waiting.get("message") if waiting else None,
         unschedulable=unschedulable,
         created=meta.get("creationTimestamp"),
+        finished=terminated.get("finishedAt") if terminated else None,
     )
 
 
