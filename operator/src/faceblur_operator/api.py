@@ -568,7 +568,7 @@ class FaceBlurJobSpec(_Api):
     )
 
     @model_validator(mode="after")
-    def _output_known(self) -> FaceBlurJobSpec:
+    def _cross_field_rules(self) -> FaceBlurJobSpec:
         if self.input.url is not None and (self.output.bucket is None or self.output.key is None):
             raise ValueError(OUTPUT_RULE)
         gpus = self.resources.gpus if self.resources else None
