@@ -11,10 +11,9 @@ it changes when a chunk finishes, not at every reconcile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from faceblur_operator.api import Progress
-from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes
+from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes, parse_time
 
 
 def latest_result(pods: Iterable[PodView], stage: str) -> TerminationMessage | None:
@@ -99,10 +98,10 @@ def estimated_completion(
     chunk left. None before its first chunk, once all are done, or without the times."""
     if work is None or work.finished or chunks_total is None:
         return None
-    start = _time(work.start_time)
+    start = parse_time(work.start_time)
     completed = set(parse_indexes(work.completed_indexes))
     finishes = [
-        _time(p.finished)
+        parse_time(p.finished)
         for p in pods
         if p.job_uid == work.uid and p.phase == "Succeeded" and p.index in completed
     ]
@@ -113,13 +112,6 @@ def estimated_completion(
     last = max(known)
     expected = last + (last - start) / len(known) * left
     return expected.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _time(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
 
 
 def _or(value: int | None, default: int) -> int:

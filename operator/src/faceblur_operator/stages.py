@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 from faceblur_operator import diagnosis, progress, verification
@@ -41,7 +40,7 @@ from faceblur_operator.conditions import set_condition
 from faceblur_operator.diagnosis import Failure, plural
 from faceblur_operator.naming import ANNOTATION_RETRY, Stage, job_name
 from faceblur_operator.plan import JobPlan
-from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes
+from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes, parse_time
 
 RETRY_HINT = f"fix the cause, then set the annotation {ANNOTATION_RETRY} to a new value to retry"
 
@@ -283,12 +282,8 @@ def _retry(obs: Observation) -> Decision:
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    try:
-        t0 = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        t1 = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
+    t0, t1 = parse_time(start), parse_time(end)
+    if t0 is None or t1 is None:
         return None
     return max(0.0, (t1 - t0).total_seconds())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from faceblur_contract import indexes
@@ -225,6 +226,16 @@ def pod_view(raw: Mapping[str, Any]) -> PodView:
         created=meta.get("creationTimestamp"),
         finished=terminated.get("finishedAt") if terminated else None,
     )
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An API timestamp (RFC 3339, "Z" for UTC); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def parse_indexes(text: str) -> list[int]:
