@@ -75,6 +75,7 @@ class OpenVinoSession:
             raise ModelError(f"cannot load model {model}: {reason(exc)}") from exc
         self._inputs = [Port(port.get_any_name()) for port in self._model.inputs]
         self._outputs = [Port(port.get_any_name()) for port in self._model.outputs]
+        self._output_index = {port.name: i for i, port in enumerate(self._outputs)}
         self._compiled: dict[tuple[int, ...], Any] = {}
         self._compile_lock = threading.Lock()
         self._requests = threading.local()
@@ -94,9 +95,8 @@ class OpenVinoSession:
         (blob,) = input_feed.values()
         request = self._request(tuple(blob.shape))
         results = request.infer({0: blob})
-        wanted = output_names or [port.name for port in self._outputs]
-        by_name = {port.name: i for i, port in enumerate(self._outputs)}
-        return [results[by_name[name]] for name in wanted]
+        wanted = output_names or list(self._output_index)
+        return [results[self._output_index[name]] for name in wanted]
 
     def _request(self, shape: tuple[int, ...]) -> Any:
         requests: dict[tuple[int, ...], Any] = getattr(self._requests, "by_shape", None) or {}
