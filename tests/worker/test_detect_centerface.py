@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-from detect_support import astronaut_bgr, insightface_image
+from detect_support import astronaut_bgr, insightface_image, iou
 from faceblur.detectors import CenterFaceDetector, UnionDetector, build_detector, detector_names, empty_boxes
 from faceblur.detectors.base import nms, round_input_size
 from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
@@ -22,15 +22,6 @@ T1_FACES = [
     (1133, 268, 1230, 401),
 ]
 ASTRONAUT_FACE = (182, 58, 270, 178)
-
-
-def iou(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def matched(found: np.ndarray, known: list[tuple[int, ...]], min_iou: float = 0.6) -> list[bool]:

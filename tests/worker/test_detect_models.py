@@ -228,6 +228,7 @@ def test_thread_count_reaches_every_detector_session(
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-def test_thread_count_below_one_is_refused() -> None:
+@pytest.mark.parametrize("provider", [ExecutionProvider.CPU, ExecutionProvider.OPENVINO])
+def test_thread_count_below_one_is_refused(provider: ExecutionProvider) -> None:
     with pytest.raises(ModelError, match="at least 1"):
-        build_detector([DetectorSpec()], ExecutionProvider.CPU, 0)
+        build_detector([DetectorSpec()], provider, 0)

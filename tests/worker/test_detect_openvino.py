@@ -8,13 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from detect_support import astronaut_bgr, insightface_image
+from detect_support import astronaut_bgr, insightface_image, iou
 from faceblur.detectors import CenterFaceDetector, build_detector
 from faceblur.errors import ModelError
 from faceblur.models import dynamic_centerface_path
 from faceblur.openvino_session import OPENVINO, OpenVinoSession
 from faceblur.options import DetectorSpec, ExecutionProvider
-from test_detect_centerface import iou
 
 SCALE = (960, 540)  # the benchmark's inference size
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from detect_support import decode_pts_seconds
+from detect_support import decode_pts_seconds, iou
 from faceblur.detectors import UnionDetector, build_detector
 from faceblur.drawing import COLOURS
 from faceblur.errors import InvalidInputError, ModelError
@@ -59,12 +59,8 @@ def all_boxes(store: LocalStore, layout: JobLayout, manifest: Manifest) -> dict[
 
 
 def box_iou(a: FaceBox | Box | np.ndarray, b: FaceBox | Box) -> float:
-    ax1, ay1, ax2, ay2 = (a[0], a[1], a[2], a[3]) if isinstance(a, np.ndarray) else (a.x1, a.y1, a.x2, a.y2)
-    w = min(ax2, b.x2) - max(ax1, b.x1)
-    h = min(ay2, b.y2) - max(ay1, b.y1)
-    if w <= 0 or h <= 0:
-        return 0.0
-    return float(w * h / ((ax2 - ax1) * (ay2 - ay1) + (b.x2 - b.x1) * (b.y2 - b.y1) - w * h))
+    corners = a if isinstance(a, np.ndarray) else (a.x1, a.y1, a.x2, a.y2)
+    return iou(corners, (b.x1, b.y1, b.x2, b.y2))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -64,9 +64,7 @@ class OpenVinoSession:
             # under the decoder and x264 that share them.
             "ENABLE_CPU_PINNING": False,
         }
-        if threads is not None:
-            if threads < 1:
-                raise ModelError(f"thread count must be at least 1, got {threads}")
+        if threads is not None:  # checked by the caller (providers.checked_threads)
             self._config["INFERENCE_NUM_THREADS"] = threads
         self._path = model
         try:

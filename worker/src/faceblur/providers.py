@@ -75,15 +75,21 @@ def onnxruntime_providers(providers: Sequence[str]) -> list[str]:
     return [name for name in providers if name != OPENVINO]
 
 
+def checked_threads(threads: int | None) -> int | None:
+    """A runtime's thread count (None: its own default); both runtimes read 0 as "choose", never asked for."""
+    if threads is not None and threads < 1:
+        raise ModelError(f"thread count must be at least 1, got {threads}")
+    return threads
+
+
 def session_options(threads: int | None) -> onnxruntime.SessionOptions:
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # old exports warn about unused initializers at every load
     # Idle inference threads sleep instead of spinning: decode and encode run beside them,
     # and spinning burned 10-15% more CPU per frame in the chunk pipeline.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    threads = checked_threads(threads)
     if threads is not None:
-        if threads < 1:
-            raise ModelError(f"thread count must be at least 1, got {threads}")
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     return options
@@ -94,7 +100,7 @@ def create_session(
 ) -> onnxruntime.InferenceSession | OpenVinoSession:
     providers = chosen_providers(requested)
     if providers[0] == OPENVINO:
-        compiled = OpenVinoSession(model, threads)
+        compiled = OpenVinoSession(model, checked_threads(threads))
         log_provider_once(f"{OPENVINO} ({'bfloat16' if openvino_runs_bf16() else 'float32'})")
         return compiled
     try:
