@@ -297,13 +297,18 @@ def run_pairs(
     return runs, logs, frames
 
 
+def cpu_ms_per_frame(stages: Sequence[Stage]) -> float:
+    return sum(s.cpu_ms for s in stages)
+
+
 def report(
-    measured: list[list[Stage]], loaded: list[list[Stage]], provider: str, gpu_ms: float | None,
-    runs: dict[str, list[Run]], logs: list[Path], frames: int, args: argparse.Namespace,
+    stages: list[Stage], busy: list[Stage], measured: list[list[Stage]], provider: str,
+    gpu_ms: float | None, runs: dict[str, list[Run]], logs: list[Path], frames: int,
+    args: argparse.Namespace,
 ) -> None:  # fmt: skip
+    """`stages` and `busy`: each stage's least time; `measured`: the stages timed before each pair."""
     n = cores()
-    stages, busy = least(measured), least(loaded)
-    cpu_sum, busy_sum = sum(s.cpu_ms for s in stages), sum(s.cpu_ms for s in busy)
+    cpu_sum, busy_sum = cpu_ms_per_frame(stages), cpu_ms_per_frame(busy)
     ceiling, busy_ceiling = n * 1000 / cpu_sum, n * 1000 / busy_sum
     limits = [
         f"{n} cores / {cpu_sum:.0f} CPU ms per frame = {ceiling:.2f} frames/s",
@@ -366,7 +371,7 @@ def report(
     used = fb.cpu_seconds / fb.seconds / n
     # Each run against the stages timed just before it: the machine's drift shows as their spread.
     pairs = zip(runs["faceblur"], measured, strict=True)
-    own = [frames / run.seconds * sum(s.cpu_ms for s in m) / (n * 1000) for run, m in pairs]
+    own = [frames / run.seconds * cpu_ms_per_frame(m) / (n * 1000) for run, m in pairs]
     print()
     print(
         f"faceblur reaches {share:.2f} of the ceiling (target >= 0.85), {busy_share:.2f} of the ceiling with"
@@ -505,7 +510,7 @@ def main() -> None:
         )
         measured.append(stages)
         loaded.append(measure_stages_loaded(clip, (width, height), args.batch_size, verify, runtime, cores()))
-        alone, busy = (sum(stage.cpu_ms for stage in m[-1]) for m in (measured, loaded))
+        alone, busy = (cpu_ms_per_frame(m[-1]) for m in (measured, loaded))
         print(
             f"  stages alone: {alone:.0f} CPU ms/frame, all cores busy: {busy:.0f}"
             f" ({time.monotonic() - started:.0f} s)",
@@ -516,7 +521,7 @@ def main() -> None:
     stages, provider = least(measured), str(found["provider"])
     busy_stages = least(loaded)
     gpu_ms = found["gpu_ms"] if isinstance(found["gpu_ms"], float) else None
-    report(measured, loaded, provider, gpu_ms, runs, logs, frames, args)
+    report(stages, busy_stages, measured, provider, gpu_ms, runs, logs, frames, args)
     summary = {
         "stages": {s.name: {"cpu_ms": s.cpu_ms, "wall_ms": s.wall_ms} for s in stages},
         "stages_all_cores_busy": {s.name: {"cpu_ms": s.cpu_ms, "wall_ms": s.wall_ms} for s in busy_stages},

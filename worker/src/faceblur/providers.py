@@ -76,7 +76,8 @@ def onnxruntime_providers(providers: Sequence[str]) -> list[str]:
 
 
 def checked_threads(threads: int | None) -> int | None:
-    """A runtime's thread count (None: its own default); both runtimes read 0 as "choose", never asked for."""
+    """A runtime's thread count, None for its own default; refused below 1 (both runtimes would read 0
+    as "choose for me", which no caller means)."""
     if threads is not None and threads < 1:
         raise ModelError(f"thread count must be at least 1, got {threads}")
     return threads
