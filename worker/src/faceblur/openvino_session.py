@@ -1,11 +1,15 @@
-"""CenterFace compiled by OpenVINO: bfloat16 on CPUs with AMX, where it runs 1.8x faster than
-onnxruntime's float32 (45 against 80 ms a 960x544 frame on one core of this project's test machine).
+"""CenterFace compiled by OpenVINO: bfloat16 on CPUs that compute it natively, where it runs about 2x
+faster than onnxruntime's float32 (a 960x544 frame on one core: 45 against 80 ms with AMX on Intel
+Sapphire Rapids, 28 against 57 ms with AVX-512 BF16 on AMD Zen 5).
 
 OpenVINO compiles a network for one input shape; the detector's calls take a few (a whole batch
 and a remainder), so each shape is compiled on first use and kept. Inference requests are not
-thread-safe, so each detection lane (a thread) gets its own per shape. The class answers the part
-of onnxruntime's InferenceSession API the CenterFace detector uses, so one detector class serves
-both runtimes.
+thread-safe, so each detection lane (a thread) gets its own per shape. A compiled model runs one
+request at a time, so the lanes take turns at the network while each prepares its frames and
+decodes its outputs. That is kept on purpose: a compiled model per lane runs two inferences at
+once, and on two cores they cost the whole pipeline more than they give (measured on Zen 5: every
+stage's CPU time up 3-8%, a 500-frame chunk 5% slower). The class answers the part of onnxruntime's
+InferenceSession API the CenterFace detector uses, so one detector class serves both runtimes.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ def openvino_installed() -> bool:
 @cache
 def openvino_runs_bf16() -> bool:
     """Whether OpenVINO's CPU plugin defaults to bfloat16 here: it does where the CPU computes it
-    natively (AMX), which is where it beats onnxruntime's float32; elsewhere it is slower (93 ms)."""
+    natively (AMX, AVX-512 BF16), which is where it beats onnxruntime's float32; elsewhere it runs
+    float32 and is slower than onnxruntime (163 against 129 ms a frame on AMD Zen 3)."""
     if not openvino_installed():
         return False
     import openvino

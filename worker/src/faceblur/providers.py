@@ -1,9 +1,9 @@
 """Inference runtimes: which to ask for, and sessions built with them.
 
 onnxruntime's execution providers, and OpenVINO for CenterFace when asked for (bfloat16 on CPUs
-with AMX, 1.8x faster there). The choice is a pure function of the request and of what this
-installation offers, so it is testable without a GPU; the session factory logs the runtime actually
-used once per process (a GPU image silently falling back to CPU is the failure to notice).
+with AMX or AVX-512 BF16, about 2x faster there). The choice is a pure function of the request and
+of what this installation offers, so it is testable without a GPU; the session factory logs the
+runtime actually used once per process (a GPU image silently falling back to CPU is the failure to notice).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def choose_providers(requested: ExecutionProvider, available: Sequence[str]) -> 
     """Runtimes to try, best first, CPU kept last as the fallback (and SCRFD's CPU runtime).
 
     `auto` never takes OpenVINO: bfloat16 moves boxes by up to 2% and a blurred face's score by a
-    few hundredths, so its output is not float32's (and without AMX it is slower than onnxruntime).
+    few hundredths, so its output is not float32's (and without native bfloat16 it is slower than
+    onnxruntime).
     """
     if requested is ExecutionProvider.AUTO:
         chosen = [name for name in AUTO_ORDER if name in available]

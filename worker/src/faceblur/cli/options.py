@@ -114,7 +114,10 @@ Provider = Annotated[
     typer.Option(
         d.EXECUTION_PROVIDER.flag,
         envvar=d.EXECUTION_PROVIDER.envvar,
-        help="Inference runtime (auto: TensorRT, CUDA, then CPU; openvino: CenterFace, bfloat16 on AMX).",
+        help=(
+            "Inference runtime (auto: TensorRT, CUDA, then CPU;"
+            " openvino: CenterFace, bfloat16 on AMX or AVX-512 BF16)."
+        ),
         rich_help_panel=_DETECTION,
     ),
 ]
