@@ -64,12 +64,46 @@ def test_lanes_share_one_session_each_with_its_own_requests() -> None:
         np.testing.assert_array_equal(results[i], boxes)
 
 
+@pytest.mark.parametrize("networks", [1, 2])
+def test_lanes_at_once_infer_on_networks_of_their_own_up_to_the_limit_and_give_them_back(
+    networks: int,
+) -> None:
+    """A compiled network runs one inference at a time: two lanes at once hold two networks when
+    allowed, share one when not; the next chunk's lanes take the same ones, compiling none."""
+    session = OpenVinoSession(dynamic_centerface_path(), threads=1, networks=networks)
+    shape = (1, 3, 64, 96)
+    blob = {"input.1": np.zeros(shape, np.float32)}
+    both_inferred = threading.Barrier(2)
+    holders: list[int] = []
+
+    def lane() -> None:
+        session.run(None, blob)
+        both_inferred.wait(timeout=60)  # both hold their networks now
+        holders.append(sum(network.holders for network in session._pools[shape]))
+        both_inferred.wait(timeout=60)  # and neither has ended before both counted
+
+    def chunk_lanes() -> None:
+        lanes = [threading.Thread(target=lane) for _ in range(2)]
+        for thread in lanes:
+            thread.start()
+        for thread in lanes:
+            thread.join()
+
+    chunk_lanes()
+    first = list(session._pools[shape])
+    assert len(first) == networks
+    assert holders == [2, 2]
+    assert [network.holders for network in first] == [0] * networks  # given back when the lanes ended
+    chunk_lanes()
+    assert session._pools[shape] == first
+
+
 @pytest.mark.parametrize(("batch", "height", "width"), [(1, 32, 32), (3, 96, 160)])
 def test_any_batch_and_scale_and_the_thread_count_reaches_it(batch: int, height: int, width: int) -> None:
     session = OpenVinoSession(dynamic_centerface_path(), threads=2)
     outputs = session.run(None, {"input.1": np.zeros((batch, 3, height, width), np.float32)})
     assert [o.shape for o in outputs] == [(batch, c, height // 4, width // 4) for c in (1, 2, 2, 10)]
-    (compiled,) = session._compiled.values()
+    compiled = session._request((batch, 3, height, width)).get_compiled_model()
     assert compiled.get_property("INFERENCE_NUM_THREADS") == 2
 
 

@@ -34,6 +34,11 @@ def test_on_a_gpu_two_lanes_feed_the_device_whole_batches() -> None:
     assert plan_threads(16, on_gpu=True).lane_batch(8) == 8
 
 
+@pytest.mark.parametrize(("budget", "networks"), [(1, 1), (2, 1), (3, 2), (4, 3), (16, 3)])
+def test_openvino_lanes_get_a_network_each_but_one_so_x264_keeps_a_core(budget: int, networks: int) -> None:
+    assert plan_threads(budget).networks == networks
+
+
 @pytest.mark.parametrize(
     ("budget", "batch", "per_lane"), [(1, 8, 8), (2, 8, 4), (3, 8, 3), (4, 1, 1), (16, 8, 2)]
 )

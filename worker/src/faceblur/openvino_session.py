@@ -3,19 +3,22 @@ faster than onnxruntime's float32 (a 960x544 frame on one core: 45 against 80 ms
 Sapphire Rapids, 28 against 57 ms with AVX-512 BF16 on AMD Zen 5).
 
 OpenVINO compiles a network for one input shape; the detector's calls take a few (a whole batch
-and a remainder), so each shape is compiled on first use and kept. Inference requests are not
-thread-safe, so each detection lane (a thread) gets its own per shape. A compiled model runs one
-request at a time, so the lanes take turns at the network while each prepares its frames and
-decodes its outputs. That is kept on purpose: a compiled model per lane runs two inferences at
-once, and on two cores they cost the whole pipeline more than they give (measured on Zen 5: every
-stage's CPU time up 3-8%, a 500-frame chunk 5% slower). The class answers the part of onnxruntime's
-InferenceSession API the CenterFace detector uses, so one detector class serves both runtimes.
+and a remainder), so each shape is compiled on first use and kept. A compiled network runs one
+inference at a time, whichever thread calls it (measured: two threads on one network make 30
+inferences a second, one thread alone 33, two threads on a network each 60), so a session keeps up
+to `networks` of them per shape and hands each calling thread (a detection lane) the least used;
+each thread gets its own inference requests (they are not thread-safe) and gives its networks back
+when it ends (a worker's next chunk has new lanes). Where the lanes share one network they take
+turns at it while each prepares its frames and decodes its outputs (`ThreadPlan.networks`: how
+many a worker's lanes get). The class answers the part of onnxruntime's InferenceSession API the
+CenterFace detector uses, so one detector class serves both runtimes.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -60,8 +63,16 @@ def _core() -> Any:
     return openvino.Core()
 
 
+@dataclass(eq=False)
+class _Network:
+    """One compiled network for one input shape."""
+
+    compiled: Any
+    holders: int = 0  # threads that infer on it now
+
+
 class OpenVinoSession:
-    def __init__(self, model: Path, threads: int | None) -> None:
+    def __init__(self, model: Path, threads: int | None, networks: int = 1) -> None:
         self._config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
@@ -79,9 +90,10 @@ class OpenVinoSession:
         self._inputs = [Port(port.get_any_name()) for port in self._model.inputs]
         self._outputs = [Port(port.get_any_name()) for port in self._model.outputs]
         self._output_index = {port.name: i for i, port in enumerate(self._outputs)}
-        self._compiled: dict[tuple[int, ...], Any] = {}
-        self._compile_lock = threading.Lock()
-        self._requests = threading.local()
+        self._networks = max(1, networks)
+        self._pools: dict[tuple[int, ...], list[_Network]] = {}  # by input shape
+        self._lock = threading.Lock()
+        self._threads = threading.local()
 
     def get_inputs(self) -> list[Port]:
         return list(self._inputs)
@@ -102,21 +114,48 @@ class OpenVinoSession:
         return [results[self._output_index[name]] for name in wanted]
 
     def _request(self, shape: tuple[int, ...]) -> Any:
-        requests: dict[tuple[int, ...], Any] = getattr(self._requests, "by_shape", None) or {}
-        self._requests.by_shape = requests
-        if shape not in requests:
-            requests[shape] = self._compiled_for(shape).create_infer_request()
-        return requests[shape]
+        lease: _Lease | None = getattr(self._threads, "lease", None)
+        if lease is None:
+            lease = self._threads.lease = _Lease(self._lock)
+        if shape not in lease.requests:
+            lease.requests[shape] = lease.hold(self._take(shape)).create_infer_request()
+        return lease.requests[shape]
 
-    def _compiled_for(self, shape: tuple[int, ...]) -> Any:
-        with self._compile_lock:
-            if shape not in self._compiled:
-                model = self._model.clone()
-                try:
-                    model.reshape({model.inputs[0]: list(shape)})
-                    self._compiled[shape] = _core().compile_model(model, "CPU", self._config)
-                except Exception as exc:  # a model this detector's input does not fit
-                    raise ModelError(
-                        f"OpenVINO cannot run {self._path} on {shape} input: {reason(exc)}"
-                    ) from exc
-            return self._compiled[shape]
+    def _take(self, shape: tuple[int, ...]) -> Any:
+        """The shape's least used network, a new one while each is in use and fewer than allowed."""
+        with self._lock:  # compiling (0.2 s) happens once per network and process
+            pool = self._pools.setdefault(shape, [])
+            network = min(pool, key=lambda n: n.holders, default=None)
+            if network is None or (network.holders and len(pool) < self._networks):
+                network = _Network(self._compile(shape))
+                pool.append(network)
+            network.holders += 1
+            return network
+
+    def _compile(self, shape: tuple[int, ...]) -> Any:
+        model = self._model.clone()
+        try:
+            model.reshape({model.inputs[0]: list(shape)})
+            return _core().compile_model(model, "CPU", self._config)
+        except Exception as exc:  # a model this detector's input does not fit
+            raise ModelError(f"OpenVINO cannot run {self._path} on {shape} input: {reason(exc)}") from exc
+
+
+class _Lease:
+    """One thread's inference requests and the networks they run on, given back when the thread
+    ends (its thread-local lease is then collected)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.requests: dict[tuple[int, ...], Any] = {}
+        self._networks: list[_Network] = []
+        weakref.finalize(self, _give_back, self._networks, lock)
+
+    def hold(self, network: _Network) -> Any:
+        self._networks.append(network)
+        return network.compiled
+
+
+def _give_back(networks: list[_Network], lock: threading.Lock) -> None:
+    with lock:
+        for network in networks:
+            network.holders -= 1

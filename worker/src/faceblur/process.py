@@ -161,7 +161,9 @@ def process_chunk(
         return ChunkResult.model_validate_json(store.get_bytes(result_key))
     previous = _previous_detections(store, layout, index) if options.merge else None
     plan = thread_plan(options)
-    detector = shared_detector(tuple(options.detectors), options.execution_provider, plan.intra_op)
+    detector = shared_detector(
+        tuple(options.detectors), options.execution_provider, plan.intra_op, plan.networks
+    )
     verifier = sensitive_detector(manifest, options, plan.intra_op) if options.verify.enabled else None
     params = SmoothingParams.for_window(options.look_back, options.look_ahead)
     before = params.horizon_before

@@ -98,11 +98,11 @@ def session_options(threads: int | None) -> onnxruntime.SessionOptions:
 
 
 def create_session(
-    model: Path, requested: ExecutionProvider, threads: int | None
+    model: Path, requested: ExecutionProvider, threads: int | None, networks: int = 1
 ) -> onnxruntime.InferenceSession | OpenVinoSession:
     providers = chosen_providers(requested)
     if providers[0] == OPENVINO:
-        compiled = OpenVinoSession(model, checked_threads(threads))
+        compiled = OpenVinoSession(model, checked_threads(threads), networks)
         log_provider_once(f"{OPENVINO} ({'bfloat16' if openvino_runs_bf16() else 'float32'})")
         return compiled
     try:

@@ -44,13 +44,15 @@ def detector_names(specs: Sequence[DetectorSpec]) -> list[str]:
 
 
 def build_detector(
-    specs: Sequence[DetectorSpec], provider: ExecutionProvider, threads: int | None
+    specs: Sequence[DetectorSpec], provider: ExecutionProvider, threads: int | None, networks: int = 1
 ) -> UnionDetector:
+    """`threads` per inference call; `networks`: OpenVINO's compiled networks per input shape, for
+    that many lanes inferring at once (`ThreadPlan.networks`; an onnxruntime session needs none)."""
     if not specs:
         raise ModelError("no detector configured")
     return UnionDetector(
         [
-            _build_one(spec, name, provider, threads)
+            _build_one(spec, name, provider, threads, networks)
             for spec, name in zip(specs, detector_names(specs), strict=True)
         ]
     )
@@ -58,22 +60,22 @@ def build_detector(
 
 @lru_cache(maxsize=4)  # a job's detectors and their sensitive copies for the check, with room to spare
 def shared_detector(
-    specs: tuple[DetectorSpec, ...], provider: ExecutionProvider, threads: int | None
+    specs: tuple[DetectorSpec, ...], provider: ExecutionProvider, threads: int | None, networks: int = 1
 ) -> UnionDetector:
     """`build_detector`, once per process for each configuration: a worker processing chunk after
     chunk keeps its sessions instead of rebuilding them (onnxruntime's arenas and OpenVINO's
     compiled networks), which held memory growing with every chunk (+240 MiB over 3 chunks)."""
-    return build_detector(specs, provider, threads)
+    return build_detector(specs, provider, threads, networks)
 
 
 def _build_one(
-    spec: DetectorSpec, name: str, provider: ExecutionProvider, threads: int | None
+    spec: DetectorSpec, name: str, provider: ExecutionProvider, threads: int | None, networks: int
 ) -> FaceDetector:
     if spec.thresh is not None and not 0.0 <= spec.thresh <= 1.0:
         raise ModelError(f"detector threshold must be within 0..1, got {spec.thresh}")
     if spec.name is DetectorName.CENTERFACE:
         source = resolve_model(spec.model) if spec.model else None
-        session = create_session(dynamic_centerface_path(source), provider, threads)
+        session = create_session(dynamic_centerface_path(source), provider, threads, networks)
         return CenterFaceDetector(
             session,
             threshold=spec.thresh if spec.thresh is not None else CenterFaceDetector.default_threshold,
