@@ -121,7 +121,7 @@ class OpenVinoSession:
             lease.requests[shape] = lease.hold(self._take(shape)).create_infer_request()
         return lease.requests[shape]
 
-    def _take(self, shape: tuple[int, ...]) -> Any:
+    def _take(self, shape: tuple[int, ...]) -> _Network:
         """The shape's least used network, a new one while each is in use and fewer than allowed."""
         with self._lock:  # compiling (0.2 s) happens once per network and process
             pool = self._pools.setdefault(shape, [])
