@@ -118,7 +118,7 @@ class OpenVinoSession:
         if lease is None:
             lease = self._threads.lease = _Lease(self._lock)
         if shape not in lease.requests:
-            lease.requests[shape] = lease.hold(self._take(shape)).create_infer_request()
+            lease.hold(shape, self._take(shape))
         return lease.requests[shape]
 
     def _take(self, shape: tuple[int, ...]) -> _Network:
@@ -150,9 +150,9 @@ class _Lease:
         self._networks: list[_Network] = []
         weakref.finalize(self, _give_back, self._networks, lock)
 
-    def hold(self, network: _Network) -> Any:
+    def hold(self, shape: tuple[int, ...], network: _Network) -> None:
         self._networks.append(network)
-        return network.compiled
+        self.requests[shape] = network.compiled.create_infer_request()
 
 
 def _give_back(networks: list[_Network], lock: threading.Lock) -> None:
