@@ -91,6 +91,31 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 # The images the session node imported at start: name -> reference.
 _IMPORTED: dict[str, str] = {}
+# The session cluster once started, and why it broke (once a failing test found it broken).
+_SESSION: list[TestCluster] = []
+_BROKEN: list[str] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """After a failure on the session cluster, ask whether the cluster itself broke; if it did, say so at
+    once (the reason lands beside the progress dots) and let later tests on it fail fast (see below)."""
+    report: pytest.TestReport = yield
+    if report.failed and _SESSION and not _BROKEN and "test_cluster" in getattr(item, "fixturenames", ()):
+        problems = _SESSION[0].health_problems()
+        if problems:
+            _BROKEN.append(f"the session cluster broke during {item.nodeid}:\n" + "\n".join(problems))
+            reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line("")
+                reporter.write_line(_BROKEN[0], red=True)
+    return report
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A broken session cluster fails what would use it at once, not after each test's timeouts."""
+    if _BROKEN and "test_cluster" in item.fixturenames:
+        pytest.fail(_BROKEN[0], pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -110,11 +135,13 @@ def test_cluster(
     cluster = TestCluster(Path(tmp_path_factory.mktemp("cluster")), node_images=[i.archive for i in images])
     cluster.start()
     _IMPORTED.update({image.name: image.reference for image in images})
+    _SESSION.append(cluster)
     if cluster.node is not None:
         print(f"session node start timings: {cluster.node.timings}")
     try:
         yield cluster
     finally:
+        _SESSION.clear()
         cluster.stop()
 
 

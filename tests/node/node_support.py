@@ -87,6 +87,7 @@ def leftovers(workdir: Path, run: Path, net: network.PodNetwork, cgroup: str, be
         "processes": hostclean.processes_with_argument(str(workdir.resolve() / "coredns" / "Corefile")),
         "mounts": hostclean.current_mounts_under(workdir) + hostclean.current_mounts_under(run),
         "run_folder": [str(run)] if run.exists() else [],
+        "image_stores": [str(p) for p in workdir.glob("**/containerd/root")],
         "cgroups": [str(p) for p in hostclean.cgroup_dirs(cgroup)],
         "links": network.links_of(net.bridge),
         "rules": network.rules_mentioning([net.subnet, net.bridge, net.comment]),

@@ -53,6 +53,13 @@ def test_stop_leaves_nothing_and_a_second_start_works(tmp_path: Path) -> None:
             assert hostclean.cgroup_dirs(cgroup), "a running pod has cgroups under the node's root"
             corefile = str(cluster.workdir / "coredns" / "Corefile")
             assert hostclean.processes_with_argument(corefile), "the cluster DNS runs on the host"
+            assert cluster.health_problems() == []
+            if round_ == "second":  # a component that dies is what the suite's broken-cluster check names
+                proxy_config = f"--config={cluster.node.layout.root / 'kube-proxy-config.yaml'}"
+                hostclean.kill_pids(hostclean.processes_with_argument(proxy_config))
+                problems = cluster.health_problems()
+                assert len(problems) == 1, problems
+                assert problems[0].startswith("kube-proxy exited"), problems
         finally:
             stopped = time.monotonic()
             cluster.stop()

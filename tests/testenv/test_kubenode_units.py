@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 import tomllib
 from pathlib import Path
@@ -113,3 +114,41 @@ def test_oci_archive_is_a_named_consistent_layout() -> None:
     manifest = json.loads(read[f"blobs/sha256/{entry['digest'][7:]}"])
     config = json.loads(read[f"blobs/sha256/{manifest['config']['digest'][7:]}"])
     assert config["config"]["Entrypoint"] == ["/bin/x"]
+
+
+def test_an_import_the_disk_cannot_hold_is_refused_before_containerd_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceblur_testenv.kubenode import node
+
+    archive = tmp_path / "worker.oci.tar"
+    archive.write_bytes(b"\0" * (1 << 20))
+    kube_node = node.KubeNode(tmp_path / "node", tmp_path / "bin")
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(kube_node, "ctr", lambda *args, **_: ran.append(args))
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(node.shutil, "disk_usage", lambda _: usage._replace(free=node.IMPORT_SPACE_MARGIN))
+    refused = r"importing worker\.oci\.tar needs about 1027 MiB free .* 1024 MiB"
+    with pytest.raises(node.NodeError, match=refused):
+        kube_node.import_image(archive)
+    assert ran == []
+
+
+def test_a_node_not_ready_or_under_pressure_is_a_problem_and_a_healthy_one_is_not() -> None:
+    from faceblur_testenv.cluster import node_condition_problems
+
+    def node_with(**conditions: str) -> dict[str, object]:
+        items = [
+            {"type": kind, "status": status, "reason": f"Kubelet{kind}", "message": "m"}
+            for kind, status in conditions.items()
+        ]
+        return {"metadata": {"name": "n"}, "status": {"conditions": items}}
+
+    healthy = {"Ready": "True", "DiskPressure": "False", "MemoryPressure": "False", "PIDPressure": "False"}
+    assert node_condition_problems(node_with(**healthy)) == []
+    assert node_condition_problems(node_with(**{**healthy, "DiskPressure": "True"})) == [
+        "node n: DiskPressure=True (KubeletDiskPressure: m)"
+    ]
+    assert node_condition_problems(node_with(**{**healthy, "Ready": "Unknown"})) == [
+        "node n: Ready=Unknown (KubeletReady: m)"
+    ]

@@ -29,7 +29,7 @@ from faceblur_testenv.kubeapi import ApiError, Credentials, KubeApi
 from faceblur_testenv.kubeconfig import kubeconfig_document, write_kubeconfig
 from faceblur_testenv.kubenode import clusterdns
 from faceblur_testenv.kubenode.clusterdns import ClusterDns, DnsSettings, ensure_coredns
-from faceblur_testenv.kubenode.node import KubeNode
+from faceblur_testenv.kubenode.node import KubeNode, NodeError
 from faceblur_testenv.processes import ManagedProcess, free_ports
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ IDENTITIES = {
     "scheduler": pki.ClientIdentity("system:kube-scheduler"),
 }
 REAL_NODE_NAME = "faceblur-node-0"
+MIN_FREE_BYTES = 1 << 30  # below this under the work folder, pods and uploads start failing
 # Only with a real node: the kubelet (Node authorizer), kube-proxy (bootstrap role system:node-proxier)
 # and the API server's own client for kubelet logs/exec (an administrator, as kubeadm's used to be).
 NODE_IDENTITIES = {
@@ -223,6 +224,29 @@ class TestCluster:
 
     def node_names(self) -> list[str]:
         return sorted(n["metadata"]["name"] for n in self.api.get("/api/v1/nodes").get("items", []))
+
+    def health_problems(self) -> list[str]:
+        """What keeps this cluster from running pods now (empty when nothing does): an exited component,
+        a node not Ready or under pressure, a nearly full disk. Asked after a failure, to tell a broken
+        cluster (every later test would wait out its timeouts) from a failing test."""
+        found = [
+            f"{c.name} exited with code {c.exit_code()}; log {c.log_path}:\n{c.log_tail()}"
+            for c in self._components
+            if not c.running()
+        ]
+        if self.node is not None:
+            try:
+                self.node.check_alive()
+            except NodeError as exc:
+                found.append(str(exc))
+        free = shutil.disk_usage(self.workdir).free
+        if free < MIN_FREE_BYTES:
+            found.append(f"only {free >> 20} MiB free on the disk of {self.workdir}")
+        try:
+            nodes = self.api.get("/api/v1/nodes").get("items", [])
+        except (ApiError, urllib3.exceptions.HTTPError) as exc:
+            return [*found, f"the API server does not answer: {exc}"]
+        return found + [problem for node in nodes for problem in node_condition_problems(node)]
 
     def component_log(self, name: str) -> Path:
         """Log of a component: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and with
@@ -491,6 +515,16 @@ def has_not_ready_taint(node: dict[str, Any]) -> bool:
     """True while the node lifecycle controller has not yet lifted the taints of a new node."""
     taints: Sequence[dict[str, Any]] = node.get("spec", {}).get("taints", [])
     return any(t.get("key", "").startswith("node.kubernetes.io/") for t in taints)
+
+
+def node_condition_problems(node: dict[str, Any]) -> list[str]:
+    """The node's conditions that stop pods: Ready not True, or any other (DiskPressure, ...) True."""
+    name = node.get("metadata", {}).get("name", "?")
+    return [
+        f"node {name}: {c['type']}={c['status']} ({c.get('reason', '')}: {c.get('message', '')})"
+        for c in node.get("status", {}).get("conditions", [])
+        if (c["type"] == "Ready") != (c["status"] == "True")
+    ]
 
 
 def _service_routed(*ports: str) -> Callable[[], bool]:

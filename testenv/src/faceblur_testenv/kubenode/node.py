@@ -6,7 +6,7 @@ and the node's cgroup root; the control plane then binds the API server to the b
 `start()` runs the daemons with their configs under the work folder and imports the local images.
 `stop()` undoes everything, in the order that lets each step succeed: daemons, pods' processes, shims,
 mounts (newest first), cgroups, iptables (kube-proxy --cleanup, the kubelet's chains, our rules), links,
-the kubelet's fixed host paths, ip_forward.
+the kubelet's fixed host paths, ip_forward, then containerd's image store (the logs stay).
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ REGISTRY = Path(os.environ.get("FACEBLUR_TESTENV_NODE_REGISTRY", "/run/faceblur-
 LOCK_TIMEOUT_S = float(os.environ.get("FACEBLUR_TESTENV_NODE_LOCK_TIMEOUT", "900"))
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 CGROUP_PREFIX = "faceblur-node-"
+# containerd keeps an archive's blobs and unpacks its layers beside them: about 3x the archive, measured
+# with the worker images; a node refuses an import the disk cannot hold instead of failing pods later.
+IMPORT_SPACE_FACTOR = 3
+IMPORT_SPACE_MARGIN = 1 << 30
 
 
 class NodeError(RuntimeError):
@@ -124,10 +128,11 @@ def teardown(record: NodeRecord, bin_dir: Path | None) -> None:
     # Shims and a containerd left by a crash carry our socket path in their argv.
     hostclean.kill_pids(hostclean.processes_with_argument(str(layout.containerd_socket)))
     hostclean.kill_pids(hostclean.processes_with_argument(f"--root-dir={layout.kubelet_root}"))
+    still_mounted: list[str] = []
     for folder in (layout.run, layout.root):
-        left = hostclean.unmount_all_under(folder)
-        if left:
-            log.warning("still mounted under %s: %s", folder, left)
+        still_mounted += hostclean.unmount_all_under(folder)
+    if still_mounted:
+        log.warning("still mounted under %s: %s", layout.root, still_mounted)
     hostclean.remove_cgroup(record.cgroup)
     if bin_dir is not None and (bin_dir / "kube-proxy").exists():
         subprocess.run(
@@ -146,6 +151,11 @@ def teardown(record: NodeRecord, bin_dir: Path | None) -> None:
     with contextlib.suppress(OSError):
         IP_FORWARD.write_text(record.ip_forward)
     shutil.rmtree(layout.run, ignore_errors=True)
+    if not still_mounted:  # never rmtree through a mount: it could reach the host's files
+        # Imported images and their snapshots, gigabytes a stopped node never reads again (its logs stay):
+        # test runs keep their work folders, and a few kept stores fill the disk of a later run.
+        for store in (layout.containerd_root, layout.containerd_state):
+            shutil.rmtree(store, ignore_errors=True)
 
 
 class KubeNode:
@@ -307,6 +317,13 @@ class KubeNode:
 
     def import_image(self, archive: Path) -> None:
         """Import an oci-archive (or docker-archive) tar so pods find it without pulling."""
+        needed = IMPORT_SPACE_FACTOR * archive.stat().st_size + IMPORT_SPACE_MARGIN
+        free = shutil.disk_usage(self.layout.root).free
+        if free < needed:
+            raise NodeError(
+                f"importing {archive.name} needs about {needed >> 20} MiB free under {self.layout.root}, "
+                f"{free >> 20} MiB are: free disk space (earlier runs' work folders, image caches) first"
+            )
         done = self.ctr("images", "import", "--all-platforms", str(archive))
         if done.returncode != 0:
             raise NodeError(f"ctr images import {archive} failed: {done.stderr.strip()}")
