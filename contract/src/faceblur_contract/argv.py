@@ -1,157 +1,101 @@
-"""The command lines the operator gives the worker's pods, rendered from typed requests.
+"""The command lines the operator gives the worker's pods.
 
-`process_argv` is the options -> argv direction; the worker's typer app and
-`faceblur_contract.options.build_options` are the way back. `ProcessRequest.options()` states
-what a request means on the worker's side, so a test can check render -> parse -> equal.
+`process_argv` is the options -> argv direction of the catalogue (`faceblur_contract.options`);
+the worker's typer app and `build_options` are the way back, and `build_options` of the parsed
+argv gives back the same options for any options (tests/contract/test_seam.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from faceblur_contract import defaults as d
-from faceblur_contract.enums import (
-    DetectorName,
-    ExecutionProvider,
-    MaskShape,
-    ReplaceWith,
-    SplitMode,
-    X264Preset,
-)
-from faceblur_contract.options import DetectorSpec, ProcessOptions, VerifyOptions, parse_scale
-from faceblur_contract.regions import Region
+from faceblur_contract.enums import SplitMode, TruncatedInput
+from faceblur_contract.options import CATALOGUE, ProcessOptions, catalogue_option
+from faceblur_contract.pods import CHUNKS_PER_INDEX_FLAG
 
 JOB_FLAG = "--job"
 INPUT_FLAG = "--input"
 OUTPUT_FLAG = "--output"
 CLEANUP_FLAG = "--cleanup"
+OWNER_FLAG = "--owner"
+OVERWRITE_FLAG = "--overwrite"
 
 
-def number(value: float) -> str:
-    """Shortest text that parses back to the same float (repr round-trips exactly)."""
-    return repr(float(value)) if float(value) != int(value) else str(int(value))
+def cleanup_argv(job_url: str, owner: str) -> tuple[str, ...]:
+    """`faceblur cleanup` arguments: it deletes what the job `owner` wrote under `job_url`, only."""
+    return (JOB_FLAG, job_url, OWNER_FLAG, owner)
 
 
-@dataclass(frozen=True)
-class ProcessRequest:
-    """What the operator asks of each `faceblur process` pod. Detector fields left None are not
-    rendered, so the worker applies its own defaults; the others are always rendered."""
-
-    detector: DetectorName | None = None
-    model: str | None = None
-    threshold: float | None = None
-    scale: str | None = None
-    batch_size: int | None = None
-    execution_provider: ExecutionProvider | None = None
-    replacewith: ReplaceWith = d.REPLACE_WITH.default
-    mask_shape: MaskShape = d.MASK_SHAPE.default
-    mask_scale: float = d.MASK_SCALE.default
-    look_back: int = d.LOOK_BACK.default
-    look_ahead: int = d.LOOK_AHEAD.default
-    crf: int = d.CRF.default
-    preset: X264Preset = d.PRESET.default
-    debug: bool = d.DEBUG.default
-    keep_regions: tuple[Region, ...] = ()
-    blur_regions: tuple[Region, ...] = ()
-    fail_secure: bool = d.FAIL_SECURE.default
-    fail_secure_hold: int = d.FAIL_SECURE_HOLD.default
-    verify: VerifyOptions = field(default_factory=VerifyOptions)
-
-    def options(self) -> ProcessOptions:
-        """The options the worker must parse this request's argv into."""
-        detector = DetectorSpec(
-            name=self.detector or d.DETECTOR.default,
-            model=self.model,
-            thresh=self.threshold,
-            scale=parse_scale(self.scale) if self.scale else None,
-        )
-        return ProcessOptions(
-            detectors=(detector,),
-            replacewith=self.replacewith,
-            mask_shape=self.mask_shape,
-            mask_scale=self.mask_scale,
-            look_back=self.look_back,
-            look_ahead=self.look_ahead,
-            batch_size=self.batch_size if self.batch_size is not None else d.BATCH_SIZE.default,
-            execution_provider=self.execution_provider or d.EXECUTION_PROVIDER.default,
-            crf=self.crf,
-            preset=self.preset,
-            debug=self.debug,
-            keep_regions=self.keep_regions,
-            blur_regions=self.blur_regions,
-            fail_secure=self.fail_secure,
-            fail_secure_hold=self.fail_secure_hold,
-            verify=self.verify,
-        )
-
-
-def process_argv(job_url: str, request: ProcessRequest) -> tuple[str, ...]:
-    """`faceblur process` arguments; the chunk index comes from JOB_COMPLETION_INDEX."""
-    args = [JOB_FLAG, job_url]
-    optional: list[tuple[str, str | None]] = [
-        (d.DETECTOR.flag, request.detector.value if request.detector is not None else None),
-        (d.MODEL.flag, request.model or None),
-        (d.THRESHOLD.flag, number(request.threshold) if request.threshold is not None else None),
-        (d.SCALE.flag, request.scale or None),
-        (d.BATCH_SIZE.flag, str(request.batch_size) if request.batch_size is not None else None),
-        (
-            d.EXECUTION_PROVIDER.flag,
-            request.execution_provider.value if request.execution_provider is not None else None,
-        ),
-    ]
-    args += [word for flag, value in optional if value is not None for word in (flag, value)]
-    args += [d.REPLACE_WITH.flag, request.replacewith.value, d.MASK_SHAPE.flag, request.mask_shape.value]
-    args += [d.MASK_SCALE.flag, number(request.mask_scale)]
-    args += [d.LOOK_BACK.flag, str(request.look_back), d.LOOK_AHEAD.flag, str(request.look_ahead)]
-    args += [d.CRF.flag, str(request.crf), d.PRESET.flag, request.preset.value]
-    if request.debug:
-        args.append(d.DEBUG.flag)
-    args += [word for region in request.keep_regions for word in (d.KEEP_REGION.flag, region.text())]
-    args += [word for region in request.blur_regions for word in (d.BLUR_REGION.flag, region.text())]
-    if request.fail_secure:
-        args.append(d.FAIL_SECURE.flag)
-    args += [d.FAIL_SECURE_HOLD.flag, str(request.fail_secure_hold)]
-    args += verify_argv(request.verify)
-    return tuple(args)
-
-
-def verify_argv(verify: VerifyOptions) -> list[str]:
-    """The verification flags, all rendered (the worker's defaults need not be the operator's)."""
-    args = [d.VERIFY.flag if verify.enabled else no_flag(d.VERIFY.flag)]
-    args += [d.VERIFY_EVERY.flag, str(verify.every)]
-    args += [d.VERIFY_THRESHOLD_FACTOR.flag, number(verify.threshold_factor)]
-    args += [d.VERIFY_SCALE_FACTOR.flag, number(verify.scale_factor)]
-    if verify.max_residual_frames is not None:
-        args += [d.VERIFY_MAX_RESIDUAL_FRAMES.flag, str(verify.max_residual_frames)]
+def options_argv(options: ProcessOptions) -> list[str]:
+    """The options in the catalogue's order: every one the spec has, at its default too (the worker's
+    defaults need not be the operator's), and the command line's own where they are not at their
+    default. Per-detector values are NAME=VALUE when several detectors are in use."""
+    detectors = options.detectors
+    args: list[str] = []
+    for item in CATALOGUE:
+        if not item.per_detector:
+            value = options
+            for name in item.path:
+                value = getattr(value, name)
+            if item.spec is not None or value != item.default:
+                args += item.render(value)
+            continue
+        for spec in detectors:
+            value = getattr(spec, item.path[1])
+            if value is None:
+                continue
+            shown = item.text(value)
+            if len(detectors) > 1 and item.path[1] != "name":
+                shown = f"{spec.name.value}={shown}"
+            args += [item.flag, shown]
     return args
 
 
-def no_flag(flag: str) -> str:
-    """`--verify` -> `--no-verify`: the off switch of a boolean flag."""
-    return "--no-" + flag.removeprefix("--")
+def process_argv(job_url: str, options: ProcessOptions, chunks_per_index: int = 1) -> tuple[str, ...]:
+    """`faceblur process` arguments; the index comes from JOB_COMPLETION_INDEX, and stands for a group
+    of `chunks_per_index` chunks (faceblur_contract.pods.index_chunks) where that is more than one."""
+    grouping = (CHUNKS_PER_INDEX_FLAG, str(chunks_per_index)) if chunks_per_index > 1 else ()
+    return (JOB_FLAG, job_url, *grouping, *options_argv(options))
 
 
 def split_argv(
-    input_url: str, job_url: str, *, chunks: int | None, chunk_frames: int | None, mode: SplitMode
+    input_url: str,
+    job_url: str,
+    *,
+    chunks: int | None,
+    chunk_frames: int | None,
+    mode: SplitMode,
+    owner: str,
+    output_url: str,
+    overwrite: bool,
+    if_truncated: TruncatedInput = d.TRUNCATED_INPUT.default,
 ) -> tuple[str, ...]:
-    """`faceblur split` arguments: at most one of chunks and chunk_frames (chunks wins)."""
-    args = [INPUT_FLAG, input_url, JOB_FLAG, job_url]
+    """`faceblur split` arguments: at most one of chunks and chunk_frames (chunks wins); `owner`, the
+    FaceBlurJob's uid, claims the job prefix (faceblur.job.claim); the output, which split checks
+    before any work (not the input, not an existing object unless `overwrite`)."""
+    args = [INPUT_FLAG, input_url, JOB_FLAG, job_url, OWNER_FLAG, owner, OUTPUT_FLAG, output_url]
+    if overwrite:
+        args.append(OVERWRITE_FLAG)
     if chunks is not None:
         args += [d.CHUNKS.flag, str(chunks)]
     elif chunk_frames is not None:
         args += [d.CHUNK_FRAMES.flag, str(chunk_frames)]
     args += [d.SPLIT_MODE.flag, mode.value]
+    args += [d.TRUNCATED_INPUT.flag, if_truncated.value]
     return tuple(args)
 
 
 def compose_argv(
-    job_url: str, output_url: str, *, debug: bool, cleanup: bool, max_residual_frames: int | None = None
+    job_url: str, output_url: str, options: ProcessOptions, *, cleanup: bool, overwrite: bool
 ) -> tuple[str, ...]:
+    """`faceblur compose` arguments: the debug output and the residual-face bound of the options;
+    `overwrite` lets it replace an existing output that is not the job's own."""
     args = [JOB_FLAG, job_url, OUTPUT_FLAG, output_url]
-    if debug:
-        args.append(d.DEBUG.flag)
-    if max_residual_frames is not None:
-        args += [d.VERIFY_MAX_RESIDUAL_FRAMES.flag, str(max_residual_frames)]
+    if overwrite:
+        args.append(OVERWRITE_FLAG)
+    args += catalogue_option("debug").render(options.debug)
+    args += catalogue_option("verification.max_residual_frames").render(
+        options.verification.max_residual_frames
+    )
     if cleanup:
         args.append(CLEANUP_FLAG)
     return tuple(args)

@@ -38,6 +38,13 @@ class SplitMode(StrEnum):
     AUTO = "auto"  # copy when the keyframes allow the requested chunking, else reencode
 
 
+class TruncatedInput(StrEnum):
+    """What split does with an input that ends early or cannot be read to its end (an incomplete upload)."""
+
+    REFUSE = "refuse"  # fail before any work, naming the object and how much of it can be read
+    READABLE = "readable"  # anonymize the frames that can be read, and say how many in the result
+
+
 class X264Preset(StrEnum):
     ULTRAFAST = "ultrafast"
     SUPERFAST = "superfast"
@@ -48,3 +55,11 @@ class X264Preset(StrEnum):
     SLOW = "slow"
     SLOWER = "slower"
     VERYSLOW = "veryslow"
+
+
+class VideoEncoder(StrEnum):
+    """Which H.264 encoder writes the chunks (worker `faceblur.media.codec.choose_encoder`)."""
+
+    AUTO = "auto"  # NVENC where inference runs on a GPU whose NVENC opens and the format fits, else x264
+    X264 = "x264"  # libx264 on the CPU, always
+    NVENC = "nvenc"  # h264_nvenc, or a permanent failure saying why not: never x264 in its place

@@ -17,6 +17,10 @@ class ExitCode(IntEnum):
     STORAGE = 4  # object store unreachable, bad credentials: maybe transient (see `permanent`)
     MODEL = 5  # detector model missing or unloadable: permanent
     RESIDUAL_FACES = 6  # verification found more residual faces than allowed: nothing published, permanent
+    GPU_UNAVAILABLE = 7  # a GPU runtime was asked for and the container cannot run it: permanent
+    PREFIX_IN_USE = 8  # the job's intermediates prefix holds another job's or another input's: permanent
+    OUTPUT_EXISTS = 9  # the output exists, is not the job's own and may not be replaced: permanent
+    INPUT_TRUNCATED = 10  # the input ends early or cannot be read to its end (refused at split): permanent
 
 
 class WorkerReason(StrEnum):
@@ -26,6 +30,10 @@ class WorkerReason(StrEnum):
     STORAGE = "Storage"
     MODEL = "Model"
     RESIDUAL_FACES = "ResidualFaces"
+    GPU_UNAVAILABLE = "GPUUnavailable"
+    PREFIX_IN_USE = "PrefixInUse"
+    OUTPUT_EXISTS = "OutputExists"
+    INPUT_TRUNCATED = "InputTruncated"
     INTERNAL = "Internal"
 
 
@@ -38,12 +46,25 @@ REASONS: dict[ExitCode, WorkerReason] = {
     ExitCode.STORAGE: WorkerReason.STORAGE,
     ExitCode.MODEL: WorkerReason.MODEL,
     ExitCode.RESIDUAL_FACES: WorkerReason.RESIDUAL_FACES,
+    ExitCode.GPU_UNAVAILABLE: WorkerReason.GPU_UNAVAILABLE,
+    ExitCode.PREFIX_IN_USE: WorkerReason.PREFIX_IN_USE,
+    ExitCode.OUTPUT_EXISTS: WorkerReason.OUTPUT_EXISTS,
+    ExitCode.INPUT_TRUNCATED: WorkerReason.INPUT_TRUNCATED,
 }
 
 # Exit codes no retry can change. A storage failure (4) is permanent only case by case (a missing
 # object, not an unreachable endpoint): the termination record's `permanent` flag says so.
 PERMANENT_EXIT_CODES: frozenset[ExitCode] = frozenset(
-    {ExitCode.USAGE, ExitCode.INVALID_INPUT, ExitCode.MODEL, ExitCode.RESIDUAL_FACES}
+    {
+        ExitCode.USAGE,
+        ExitCode.INVALID_INPUT,
+        ExitCode.MODEL,
+        ExitCode.RESIDUAL_FACES,
+        ExitCode.GPU_UNAVAILABLE,
+        ExitCode.PREFIX_IN_USE,
+        ExitCode.OUTPUT_EXISTS,
+        ExitCode.INPUT_TRUNCATED,
+    }
 )
 
 

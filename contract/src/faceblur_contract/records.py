@@ -33,6 +33,7 @@ class ResidualBox(_Doc):
     score: float  # the sensitive detector's score
     sharpness: float  # the region's detail relative to its frame's (about 0.02 once blurred, 0.5-3 sharp)
     detector: str
+    fixed: bool = False  # anonymized by the fix-up in this frame and every frame its face was found in
 
 
 class ResidualFrame(_Doc):
@@ -40,6 +41,24 @@ class ResidualFrame(_Doc):
     time_s: float  # its presentation time from the start of the video
     score: float  # the best score of its residual boxes
     boxes: list[ResidualBox] = []
+
+
+class FixedBox(_Doc):
+    """A region the fix-up anonymized (displayed pixels): where the sensitive detector found the face."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    detector: str
+
+
+class FixedFrame(_Doc):
+    frame: int  # frame number in the whole input
+    time_s: float
+    found_at: list[int]  # the checked frames whose residual candidates led here
+    boxes: list[FixedBox] = []
 
 
 class Verification(_Doc):
@@ -51,6 +70,8 @@ class Verification(_Doc):
     candidates: int = 0  # residual boxes over all checked frames
     worst: list[ResidualFrame] = []  # the highest-scoring residual frames, best first, one box each
     seconds: float = 0.0
+    fixed_frames: int = 0  # frames the fix-up anonymized (checked or not)
+    unfixed_frames: int = 0  # residual frames with a candidate left as it was (what a bound counts)
 
 
 class VerificationReport(_Doc):
@@ -68,6 +89,7 @@ class VerificationReport(_Doc):
     passed: bool = True  # False: more residual frames than max_residual_frames (nothing published)
     unverified_chunks: list[int] = []  # chunks processed without verification
     residual: list[ResidualFrame] = []  # every residual frame, in order
+    fixed: list[FixedFrame] = []  # every frame the fix-up anonymized, in order
 
 
 class ChunkResult(_Doc):
@@ -83,6 +105,13 @@ class ChunkResult(_Doc):
     seconds: float
     verification: Verification | None = None  # None: processed without verification
     whole_frames: int = 0  # frames fail-secure anonymized whole (detection failed or a face lost)
+    runtime: str | None = None  # the inference runtime in use, e.g. CUDAExecutionProvider
+    device: str | None = None  # what it ran on, e.g. "NVIDIA L4, 22.5 GiB" or "CPU, 4 cores"
+    encoder: str | None = None  # the H.264 encoder that wrote it: libx264 or h264_nvenc
+
+    @property
+    def ran_on(self) -> str | None:
+        return ran_on(self.runtime, self.device, self.encoder)
 
 
 class JobResult(_Doc):
@@ -97,6 +126,17 @@ class JobResult(_Doc):
     verification: Verification | None = None
     verification_report: str | None = None  # where the VerificationReport was published
     whole_frames: int = 0  # frames fail-secure anonymized whole
+    runtimes: list[str] = []  # where the chunks' inference ran (`ran_on`), each once
+    truncated: str | None = None  # why the input is truncated: only its `frames` readable ones were processed
+
+
+def ran_on(runtime: str | None, device: str | None, encoder: str | None = None) -> str | None:
+    """'CUDAExecutionProvider on NVIDIA L4, 22.5 GiB, h264_nvenc': a chunk's runtime and encoder in one
+    phrase, for people."""
+    if runtime is None:
+        return None
+    where = f"{runtime} on {device}" if device else runtime
+    return f"{where}, {encoder}" if encoder else where
 
 
 class FailureRecord(_Doc):
