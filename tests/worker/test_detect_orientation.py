@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from faceblur.orientation import boxes_to_stored, normalize_rotation, to_display
+from faceblur.media.orientation import boxes_to_stored, normalize_rotation, to_display
 
 
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])

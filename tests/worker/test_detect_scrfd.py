@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from detect_support import astronaut_bgr, write_scrfd_like_onnx, write_video
+from detect_support import astronaut_bgr, split_job, write_scrfd_like_onnx, write_video
 from faceblur.detectors import build_detector
 from faceblur.errors import ModelError
-from faceblur.layout import JobLayout
-from faceblur.manifest import BoxSource, ChunkDetections, ChunkResult, Manifest, SplitMode
-from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider, ProcessOptions
-from faceblur.process import process_chunk
-from faceblur.split import split
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import BoxSource, ChunkDetections
+from faceblur.process.chunk import process_chunk
 from faceblur.storage import LocalStore
+from faceblur_contract.enums import DetectorName, ExecutionProvider, SplitMode
+from faceblur_contract.options import DetectorSpec, ProcessOptions
+from faceblur_contract.records import ChunkResult
 from faceblur_testenv.measure import decode_bgr
 
 SQUARE = (256, 32, 288, 64)  # x1, y1, x2, y2: one stride-32 cell of a 320x240 frame
@@ -46,11 +47,6 @@ def square_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "square.mp4", [frame] * FRAMES)
 
 
-def make_job(video: Path, root: Path) -> tuple[LocalStore, JobLayout, Manifest]:
-    store, layout = LocalStore(root), JobLayout("job")
-    return store, layout, split(str(video), store, layout, chunk_frames=6, mode=SplitMode.COPY)
-
-
 def boxes_of(store: LocalStore, layout: JobLayout, index: int) -> ChunkDetections:
     return ChunkDetections.model_validate_json(store.get_bytes(layout.detections(index)))
 
@@ -69,7 +65,7 @@ def test_insightface_loads_the_graph_and_finds_the_square(scrfd_model: Path) -> 
 def test_scrfd_threshold_is_its_own(scrfd_model: Path) -> None:
     detector = build_detector([scrfd_spec(scrfd_model)], ExecutionProvider.CPU, None).detectors[0]
     assert detector.threshold == 0.5  # type: ignore[attr-defined]
-    strict = build_detector([replace(scrfd_spec(scrfd_model), thresh=0.999)], ExecutionProvider.CPU, None)
+    strict = build_detector([replace(scrfd_spec(scrfd_model), threshold=0.999)], ExecutionProvider.CPU, None)
     frame = np.full((240, 320, 3), 60, np.uint8)
     frame[32:64, 256:288] = 250  # score (250 - 127.5) / 128 = 0.957
     assert strict([frame])[0].shape == (0, 5)
@@ -78,7 +74,7 @@ def test_scrfd_threshold_is_its_own(scrfd_model: Path) -> None:
 def test_scrfd_end_to_end_through_process_chunk(
     scrfd_model: Path, square_video: Path, tmp_path: Path
 ) -> None:
-    store, layout, manifest = make_job(square_video, tmp_path)
+    store, layout, manifest = split_job(square_video, tmp_path, chunk_frames=6, mode=SplitMode.COPY)
     options = ProcessOptions(detectors=(scrfd_spec(scrfd_model),), batch_size=4)
     for chunk in manifest.chunks:
         result = process_chunk(store, layout, chunk.index, options)
@@ -102,7 +98,9 @@ def test_merge_adds_a_second_detector_to_a_finished_chunk(
     scrfd_model: Path, square_video: Path, tmp_path: Path
 ) -> None:
     """The recommended flow: a fast model everywhere, then a second model merged in where needed."""
-    store, layout, manifest = make_job(square_video, tmp_path / "merged")
+    store, layout, manifest = split_job(
+        square_video, tmp_path / "merged", chunk_frames=6, mode=SplitMode.COPY
+    )
     first = ProcessOptions(batch_size=4)
     for chunk in manifest.chunks:
         assert process_chunk(store, layout, chunk.index, first).detectors == ["centerface"]
@@ -115,7 +113,7 @@ def test_merge_adds_a_second_detector_to_a_finished_chunk(
 
     # the same as one pass with both detectors
     both = ProcessOptions(detectors=(DetectorSpec(), scrfd_spec(scrfd_model)), batch_size=4)
-    store2, layout2, _ = make_job(square_video, tmp_path / "both")
+    store2, layout2, _ = split_job(square_video, tmp_path / "both", chunk_frames=6, mode=SplitMode.COPY)
     for chunk in manifest.chunks:
         process_chunk(store2, layout2, chunk.index, both)
         merged_boxes = boxes_of(store, layout, chunk.index)
@@ -137,14 +135,14 @@ def test_merge_adds_a_second_detector_to_a_finished_chunk(
 
 
 def test_merge_without_earlier_detections_is_a_normal_run(square_video: Path, tmp_path: Path) -> None:
-    store, layout, _manifest = make_job(square_video, tmp_path)
+    store, layout, _manifest = split_job(square_video, tmp_path, chunk_frames=6, mode=SplitMode.COPY)
     result = process_chunk(store, layout, 0, ProcessOptions(merge=True))
     assert result.detectors == ["centerface"]
     assert ChunkResult.model_validate_json(store.get_bytes(layout.chunk_result(0))) == result
 
 
 def test_not_a_detection_model_is_refused(tmp_path: Path) -> None:
-    from faceblur.models import dynamic_centerface_path
+    from faceblur.detectors.models import dynamic_centerface_path
 
     with pytest.raises(ModelError, match="is not an SCRFD detection model"):
         build_detector(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faceblur.probe import probe_with_frames
+from faceblur.media.probe import probe_with_frames
 from faceblur_testenv.facefree import FaceFreeLibrary, FaceFreeScene, FaceFreeSpec, render_frames
 from faceblur_testenv.measure import decode_bgr
 

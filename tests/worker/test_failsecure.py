@@ -3,10 +3,10 @@ anonymizes whole, and that a chunk worker seeing only its halo decides exactly a
 
 from __future__ import annotations
 
-from faceblur.failsecure import FailSecure, LostFaces, horizon_before
-from faceblur.hysteresis import Confirmations
-from faceblur.manifest import Box
-from faceblur.smoothing import SmoothingParams
+from faceblur.job.manifest import Box
+from faceblur.temporal.failsecure import FailSecure, LostFaces, horizon_before
+from faceblur.temporal.hysteresis import Confirmations
+from faceblur.temporal.smoothing import SmoothingParams
 
 PARAMS = SmoothingParams.for_window(10, 5)
 SIZE = (320, 240)
@@ -61,6 +61,19 @@ def test_a_short_miss_within_the_look_back_is_smoothing_s_job() -> None:
 
 def test_an_unconfirmed_detection_loses_nothing() -> None:
     assert lost_frames({10: [face(10, score=0.3)]}, range(100)) == []
+
+
+def test_a_spot_only_weak_scores_ever_confirmed_loses_nothing() -> None:
+    """A still object at the detector's limit (a glass at 10 px) scoring 0.3: the hysteresis
+    confirms it where enough neighbours add up, and its confirmations end; no face was lost."""
+    assert Confirmations({n: [face(n, score=0.3)] for n in range(20)}, PARAMS.hysteresis, 0.3).confirmed(10)
+    assert lost_frames({n: [face(n, score=0.3)] for n in range(20)}, range(100)) == []
+
+
+def test_a_face_seen_clearly_that_fades_to_weak_scores_is_lost() -> None:
+    fading = {n: [face(n, score=0.9 if n < 14 else 0.3)] for n in range(20)}
+    assert lost_frames(fading, range(100)) == lost_frames({n: [face(n)] for n in range(20)}, range(100))
+    assert lost_frames(fading, range(100)) == list(range(30, 80))
 
 
 def test_regions_that_account_for_the_face_ignore_its_loss() -> None:

@@ -15,12 +15,13 @@ import numpy as np
 import onnx
 import pytest
 from detect_support import write_scrfd_like_onnx, write_video
-from faceblur.layout import JobLayout
-from faceblur.manifest import ChunkDetections, SplitMode
-from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
-from faceblur.process import process_chunk
-from faceblur.split import split
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import ChunkDetections
+from faceblur.job.split import split
+from faceblur.process.chunk import process_chunk
 from faceblur.storage import LocalStore
+from faceblur_contract.enums import DetectorName, SplitMode
+from faceblur_contract.options import DetectorSpec, ProcessOptions
 from faceblur_testenv.measure import decode_bgr, sharpness
 from onnx import TensorProto, helper
 

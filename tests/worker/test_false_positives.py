@@ -16,12 +16,12 @@ from pathlib import Path
 
 import cv2
 import pytest
-from faceblur.layout import JobLayout
-from faceblur.manifest import BoxSource, ChunkDetections
-from faceblur.options import ProcessOptions
-from faceblur.process import process_chunk
-from faceblur.split import split
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import BoxSource, ChunkDetections
+from faceblur.job.split import split
+from faceblur.process.chunk import process_chunk
 from faceblur.storage import LocalStore
+from faceblur_contract.options import ProcessOptions
 from faceblur_testenv.facefree import FaceFreeLibrary, FaceFreeScene, FaceFreeSpec
 from faceblur_testenv.measure import decode_bgr
 from test_process import drawn_colour, outline_band

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from faceblur.probe import probe_with_frames
+from faceblur.media.probe import probe_with_frames
 from faceblur_testenv.measure import decode_bgr, frames_with_a_sharp_face
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from faceblur.pipeline import Channel, batches, ordered_lanes, run_stages
+from faceblur.process.pipeline import Channel, batches, ordered_lanes, run_stages
 
 
 def _run_lanes(count: int, work_delay: float, fail_at: int | None = None) -> tuple[list[int], int]:

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from faceblur.locks import IndexLocks, LockOwner, is_stale, read_owner
+from faceblur.job.locks import IndexLocks, LockOwner, is_stale, read_owner
 
 
 def locks_in(folder: Path, **kwargs: float) -> IndexLocks:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
-from faceblur.probe import is_variable_frame_rate, normalize_rotation, probe, probe_with_frames
+from faceblur.media.probe import is_variable_frame_rate, normalize_rotation, probe, probe_with_frames
 from faceblur_testenv.videos import ZERO_FRAME_CONTAINERS, VideoLibrary
 
 

@@ -7,19 +7,23 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-from detect_support import decode_pts_seconds, iou
+from detect_support import decode_pts_seconds, iou, split_job
+from faceblur.anonymization.drawing import COLOURS
 from faceblur.detectors import UnionDetector, build_detector
-from faceblur.drawing import COLOURS
-from faceblur.errors import InvalidInputError, ModelError
-from faceblur.layout import JobLayout
-from faceblur.manifest import Box, BoxSource, ChunkDetections, ChunkResult, Manifest, SplitMode
-from faceblur.options import DetectorSpec, ExecutionProvider, ProcessOptions
-from faceblur.process import plan_segments, process_chunk
-from faceblur.providers import CUDA, available_providers
-from faceblur.split import split
+from faceblur.detectors.providers import CUDA, available_providers
+from faceblur.errors import GpuUnavailableError, InvalidInputError
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import Box, BoxSource, ChunkDetections, Manifest
+from faceblur.job.split import split
+from faceblur.process.chunk import process_chunk
+from faceblur.process.halo import plan_segments
 from faceblur.storage import LocalStore, S3Settings, S3Store
+from faceblur_contract.enums import ExecutionProvider, SplitMode
+from faceblur_contract.options import DetectorSpec, ProcessOptions
+from faceblur_contract.records import ChunkResult
 from faceblur_testenv.measure import decode_bgr, sharpness
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceBox, FaceVideo, Scene, VideoLibrary, VideoSpec
@@ -28,20 +32,9 @@ OPTIONS = ProcessOptions(batch_size=4)
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoLibrary:
-    return VideoLibrary(tmp_path_factory.mktemp("videos"))
-
-
-@pytest.fixture(scope="module")
 def centerface() -> UnionDetector:
     """A confident CenterFace: the known faces score above 0.8, blurred blobs at most 0.4."""
-    return build_detector([DetectorSpec(thresh=0.5)], ExecutionProvider.AUTO, None)
-
-
-def make_job(video: Path, root: Path, **split_args: object) -> tuple[LocalStore, JobLayout, Manifest]:
-    store, layout = LocalStore(root), JobLayout("job")
-    manifest = split(str(video), store, layout, **split_args)  # type: ignore[arg-type]
-    return store, layout, manifest
+    return build_detector([DetectorSpec(threshold=0.5)], ExecutionProvider.AUTO, None)
 
 
 def process_all(store: LocalStore, layout: JobLayout, manifest: Manifest, options: ProcessOptions) -> None:
@@ -63,17 +56,12 @@ def box_iou(a: FaceBox | Box | np.ndarray, b: FaceBox | Box) -> float:
     return iou(corners, (b.x1, b.y1, b.x2, b.y2))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
-
-
 @pytest.mark.parametrize("scene", [Scene.ASTRONAUT, Scene.GROUP])
 def test_every_known_face_is_anonymized_in_every_frame(
     videos: VideoLibrary, centerface: UnionDetector, tmp_path: Path, scene: Scene
 ) -> None:
     video = videos.get(VideoSpec(scene=scene, frames=30, gop=15))
-    store, layout, manifest = make_job(video.path, tmp_path, chunk_frames=15, mode=SplitMode.COPY)
+    store, layout, manifest = split_job(video.path, tmp_path, chunk_frames=15, mode=SplitMode.COPY)
     assert len(manifest.chunks) == 2
     process_all(store, layout, manifest, OPTIONS)
     for chunk in manifest.chunks:
@@ -96,7 +84,7 @@ def test_every_known_face_is_anonymized_in_every_frame(
                 w, h = x2 - x1, y2 - y1
                 far[max(0, y1 - h) : y2 + h, max(0, x1 - w) : x2 + w] = False
             assert far.any()
-            assert psnr(before[far], after[far]) > 35
+            assert cv2.PSNR(before[far], after[far]) > 35
 
 
 def test_chunk_boundaries_are_invisible(videos: VideoLibrary, tmp_path: Path) -> None:
@@ -106,8 +94,8 @@ def test_chunk_boundaries_are_invisible(videos: VideoLibrary, tmp_path: Path) ->
     video = videos.get(
         VideoSpec(scene=Scene.GROUP, frames=40, gop=10, face_frames=frozenset(set(range(40)) - hidden))
     )
-    whole = make_job(video.path, tmp_path / "one", chunks=1, mode=SplitMode.COPY)
-    pieces = make_job(video.path, tmp_path / "four", chunk_frames=10, mode=SplitMode.COPY)
+    whole = split_job(video.path, tmp_path / "one", chunks=1, mode=SplitMode.COPY)
+    pieces = split_job(video.path, tmp_path / "four", chunk_frames=10, mode=SplitMode.COPY)
     assert len(pieces[2].chunks) == 4
     process_all(*whole, OPTIONS)
     process_all(*pieces, OPTIONS)
@@ -127,7 +115,7 @@ def test_face_seen_only_on_the_last_frame_of_a_chunk_covers_the_next(
 ) -> None:
     face_frame = 2 * chunk_frames - 1  # last frame of chunk 1
     video = videos.get(VideoSpec(frames=40, gop=chunk_frames, face_frames=frozenset({face_frame})))
-    store, layout, manifest = make_job(video.path, tmp_path, chunk_frames=chunk_frames, mode=SplitMode.COPY)
+    store, layout, manifest = split_job(video.path, tmp_path, chunk_frames=chunk_frames, mode=SplitMode.COPY)
     assert manifest.chunks[1].last_frame == face_frame
     process_all(store, layout, manifest, OPTIONS)
     boxes = all_boxes(store, layout, manifest)
@@ -149,7 +137,7 @@ def test_rerun_of_a_done_index_does_nothing(
     videos: VideoLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     video = videos.get(VideoSpec(frames=10))
-    store, layout, _manifest = make_job(video.path, tmp_path, chunks=1)
+    store, layout, _manifest = split_job(video.path, tmp_path, chunks=1)
     first = process_chunk(store, layout, 0, OPTIONS)
     keys = [layout.chunk_result(0), layout.processed(0), layout.detections(0)]
     stamps = {key: (store.path(key).stat().st_mtime_ns, store.get_bytes(key)) for key in keys}
@@ -157,7 +145,7 @@ def test_rerun_of_a_done_index_does_nothing(
     def no_encoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished index was encoded again")
 
-    monkeypatch.setattr("faceblur.process.ChunkEncoder", no_encoding)
+    monkeypatch.setattr("faceblur.process.run.ChunkEncoder", no_encoding)
     assert process_chunk(store, layout, 0, OPTIONS) == first
     assert {key: (store.path(key).stat().st_mtime_ns, store.get_bytes(key)) for key in keys} == stamps
     monkeypatch.undo()
@@ -179,7 +167,7 @@ def test_crash_mid_index_publishes_nothing(
     videos: VideoLibrary, tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch, fail_at: str
 ) -> None:
     video = videos.get(VideoSpec(frames=20))
-    store, layout, _manifest = make_job(video.path, tmp_path / "store", chunks=1)
+    store, layout, _manifest = split_job(video.path, tmp_path / "store", chunks=1)
     calls = 0
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -190,7 +178,7 @@ def test_crash_mid_index_publishes_nothing(
         return original(*args, **kwargs)
 
     if fail_at == "encode":
-        from faceblur.codec import ChunkEncoder
+        from faceblur.media.codec import ChunkEncoder
 
         original = ChunkEncoder.encode
         monkeypatch.setattr(ChunkEncoder, "encode", broken)
@@ -208,7 +196,7 @@ def test_debug_chunk_progress_and_publishing_order(
     videos: VideoLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     video = videos.get(VideoSpec(frames=12))
-    store, layout, _manifest = make_job(video.path, tmp_path, chunks=1)
+    store, layout, _manifest = split_job(video.path, tmp_path, chunks=1)
     published: list[str] = []
     for method in ("put_bytes", "upload"):
         original = getattr(store, method)
@@ -265,7 +253,7 @@ def test_debug_chunk_shows_every_box_in_its_source_colour(videos: VideoLibrary, 
     video = videos.get(
         VideoSpec(scene=Scene.GROUP, frames=24, face_frames=frozenset(set(range(16)) - {8, 9, 10, 11}))
     )
-    store, layout, manifest = make_job(video.path, tmp_path, chunks=1)
+    store, layout, manifest = split_job(video.path, tmp_path, chunks=1)
     process_chunk(store, layout, 0, replace(OPTIONS, debug=True))
     boxes = all_boxes(store, layout, manifest)
     processed = decode_bgr(tmp_path / layout.processed(0))
@@ -286,7 +274,7 @@ def test_debug_chunk_shows_every_box_in_its_source_colour(videos: VideoLibrary, 
 
 def test_rotated_video_faces_are_found_upright(videos: VideoLibrary, tmp_path: Path) -> None:
     video: FaceVideo = videos.get(VideoSpec(frames=8, rotation=90))
-    store, layout, manifest = make_job(video.path, tmp_path, chunks=1)
+    store, layout, manifest = split_job(video.path, tmp_path, chunks=1)
     assert manifest.video.rotation == 90
     assert (video.width, video.height) == (240, 320)  # stored sideways
     process_chunk(store, layout, 0, OPTIONS)
@@ -301,7 +289,7 @@ def test_rotated_video_faces_are_found_upright(videos: VideoLibrary, tmp_path: P
 
 def test_vfr_timestamps_are_kept(videos: VideoLibrary, tmp_path: Path) -> None:
     video = videos.get(VideoSpec(frames=16, vfr=True))
-    store, layout, manifest = make_job(video.path, tmp_path, chunks=2, mode=SplitMode.REENCODE)
+    store, layout, manifest = split_job(video.path, tmp_path, chunks=2, mode=SplitMode.REENCODE)
     process_all(store, layout, manifest, OPTIONS)
     for chunk in manifest.chunks:
         expected = [
@@ -313,7 +301,7 @@ def test_vfr_timestamps_are_kept(videos: VideoLibrary, tmp_path: Path) -> None:
 
 
 def test_unknown_index_and_missing_manifest(videos: VideoLibrary, tmp_path: Path) -> None:
-    store, layout, _manifest = make_job(videos.get(VideoSpec(frames=10)).path, tmp_path, chunks=1)
+    store, layout, _manifest = split_job(videos.get(VideoSpec(frames=10)).path, tmp_path, chunks=1)
     with pytest.raises(InvalidInputError, match="chunk index 3 out of range: the job has 1 chunks"):
         process_chunk(store, layout, 3, OPTIONS)
     with pytest.raises(InvalidInputError, match="no manifest"):
@@ -340,15 +328,15 @@ def test_a_damaged_chunk_is_named_by_the_job_s_object_not_by_its_scratch_copy(
 def test_unavailable_provider_publishes_nothing(videos: VideoLibrary, tmp_path: Path) -> None:
     if CUDA in available_providers():
         pytest.skip("this machine has CUDA")
-    store, layout, _manifest = make_job(videos.get(VideoSpec(frames=10)).path, tmp_path, chunks=1)
-    with pytest.raises(ModelError, match=r"cuda .* not available"):
+    store, layout, _manifest = split_job(videos.get(VideoSpec(frames=10)).path, tmp_path, chunks=1)
+    with pytest.raises(GpuUnavailableError, match="no CUDA provider"):  # never the CPU instead
         process_chunk(store, layout, 0, replace(OPTIONS, execution_provider=ExecutionProvider.CUDA))
     assert not list(store.list(layout.key("processed")))
     assert not list(store.list(layout.key("results")))
 
 
 def test_plan_segments_reads_only_the_halo(videos: VideoLibrary, tmp_path: Path) -> None:
-    _store, _layout, manifest = make_job(
+    _store, _layout, manifest = split_job(
         videos.get(VideoSpec(frames=40, gop=4)).path, tmp_path, chunk_frames=4, mode=SplitMode.COPY
     )
     plan = plan_segments(manifest.chunks, 5, before=6, after=3)

@@ -10,7 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from faceblur.codec import (
+from faceblur.errors import InvalidInputError
+from faceblur.media.codec import (
     ChunkEncoder,
     decode_frames,
     decode_tail,
@@ -20,7 +21,6 @@ from faceblur.codec import (
     stream_facts,
     to_bgr,
 )
-from faceblur.errors import InvalidInputError
 
 pytestmark = pytest.mark.media  # every test makes its clips with ffmpeg
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from faceblur.pipeline import Channel, run_stages
+from faceblur.process.pipeline import Channel, run_stages
 
 
 def test_items_flow_through_in_order() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from faceblur.anonymize import FrameMasks, MaskStyle, anonymize_i420, anonymize_i420_masked
-from faceblur.manifest import Box, Chunk, VideoInfo, frame_seconds
-from faceblur.options import MaskShape
-from faceblur.regions import FrameRegions, kept_on_display, region_map, stored_rect
+from faceblur.anonymization.anonymize import FrameMasks, MaskStyle, anonymize_i420, anonymize_i420_masked
+from faceblur.anonymization.regions import FrameRegions, kept_on_display, region_map, stored_rect
+from faceblur.job.manifest import Box, Chunk, VideoInfo, frame_seconds
+from faceblur_contract.enums import MaskShape
 from faceblur_contract.regions import Region
 from faceblur_testenv.videos import FaceBox, VideoSpec, box_to_coded
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from detect_support import write_video
-from faceblur.compose import compose
-from faceblur.layout import JobLayout
-from faceblur.manifest import ChunkDetections, SplitMode
-from faceblur.options import ProcessOptions
-from faceblur.process import process_chunk
-from faceblur.split import split
+from faceblur.job.compose import compose
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import ChunkDetections
+from faceblur.job.split import split
+from faceblur.process.chunk import process_chunk
 from faceblur.storage import LocalStore
+from faceblur_contract.enums import SplitMode
+from faceblur_contract.options import ProcessOptions
 from faceblur_contract.regions import INSIDE_X, TIMES_IN_ORDER, Region
 from faceblur_testenv.measure import decode_bgr, detail_kept, sharpness
 from faceblur_testenv.videos import (
@@ -113,8 +114,8 @@ def test_a_keep_region_leaves_one_face_sharp_and_the_others_blurred(
         x1, y1, x2, y2 = pixels(faces[kept])
         assert corner[0] <= x1 < x2 <= corner[2]
         assert corner[1] <= y1 < y2 <= corner[3]
-    every_frame = replace(OPTIONS.verify, enabled=True, every=1)
-    options = replace(OPTIONS, keep_regions=(relative(corner),), verify=every_frame)
+    every_frame = replace(OPTIONS.verification, enabled=True, every=1)
+    options = replace(OPTIONS, keep_regions=(relative(corner),), verification=every_frame)
     output, _, residual = anonymize_verified(
         video.path, tmp_path, options, chunk_frames=10, mode=SplitMode.COPY
     )

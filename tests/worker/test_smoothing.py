@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from faceblur.hysteresis import Confirmations, rejected
-from faceblur.manifest import Box, BoxSource
-from faceblur.smoothing import SmoothingParams, boxes_for_frame, smooth
-from faceblur.tracking import forward_link, interpolate, interpolated_boxes, iou
+from faceblur.job.manifest import Box, BoxSource
+from faceblur.temporal.hysteresis import Confirmations, rejected
+from faceblur.temporal.smoothing import SmoothingParams, boxes_for_frame, smooth
+from faceblur.temporal.tracking import forward_link, interpolate, interpolated_boxes, iou
 
 
 def box(
@@ -93,7 +93,22 @@ def test_carried_copies_of_one_face_are_not_stacked() -> None:
     # a face detected in every frame of 0..5 and then lost: frame 7 gets one carried box (from 5)
     detections = {f: [box(f)] for f in range(6)}
     boxes = boxes_for_frame(detections, 7, CARRY_ONLY)
-    assert [(b.x1, b.source) for b in boxes] == [(5.0, BoxSource.CARRIED)]
+    # moving on as it moved, by no more than it was seen moving (one frame: a tracker gap of 0)
+    assert [(b.x1, b.source) for b in boxes] == [(6.0, BoxSource.CARRIED)]
+
+
+def test_a_carried_box_moves_as_its_track_moved_and_a_lone_one_stays() -> None:
+    params = SmoothingParams.for_window(10, 5)
+    walking = {f: [box(20 + 6 * f, size=40)] for f in range(10)}  # 6 px a frame to the right, then lost
+    later = boxes_for_frame(walking, 15, params)
+    assert [(round(b.x1, 3), b.source) for b in later] == [(20 + 6 * 15, BoxSource.CARRIED)]
+    earlier = boxes_for_frame({f + 20: boxes for f, boxes in walking.items()}, 17, params)
+    assert [round(b.x1, 3) for b in earlier] == [20 - 6 * 3]  # before it was first seen: as it came
+    alone = boxes_for_frame({0: [box(50)]}, 6, params)
+    assert [b.x1 for b in alone] == [50.0]
+    # a face standing still with its boxes jittering a pixel keeps its carried box about in place
+    still = {f: [box(50 + (f % 2), size=40)] for f in range(10)}
+    assert abs(boxes_for_frame(still, 19, params)[0].x1 - 50) <= 0.1 * 40
 
 
 def test_distinct_faces_are_all_carried() -> None:
@@ -139,11 +154,11 @@ def test_horizon_is_all_a_frame_depends_on(look_back: int, look_ahead: int) -> N
 
 def test_window_params_tie_tracker_gap_to_carry() -> None:
     params = SmoothingParams.for_window(10, 5)
-    assert (params.max_gap, params.reach_before, params.reach_after) == (9, 10, 10)
+    assert (params.max_gap, params.motion_span, params.reach_before, params.reach_after) == (9, 10, 20, 15)
     assert SmoothingParams.for_window(0, 0).reach_before == 0
     # what a frame depends on: that reach plus the frames that confirm a weak detection
     reach = params.hysteresis.reach
-    assert (params.horizon_before, params.horizon_after) == (10 + reach, 10 + reach)
+    assert (params.horizon_before, params.horizon_after) == (20 + reach, 15 + reach)
 
 
 def test_a_zero_window_blurs_every_detection_in_its_own_frame_only() -> None:

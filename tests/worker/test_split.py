@@ -15,10 +15,11 @@ import av
 import cv2
 import pytest
 from faceblur.errors import InvalidInputError, ObjectNotFoundError
-from faceblur.layout import JobLayout
-from faceblur.manifest import Manifest, SplitMode
-from faceblur.split import split
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import Manifest
+from faceblur.job.split import split
 from faceblur.storage import LocalStore, S3Settings, S3Store
+from faceblur_contract.enums import SplitMode
 from faceblur_testenv.measure import decode_bgr
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
@@ -137,23 +138,22 @@ def test_unreadable_input_leaves_no_manifest(videos: VideoLibrary, tmp_path: Pat
     assert list(store.list("job/")) == []
 
 
-def test_odd_frame_size_is_refused_before_any_work(tmp_path: Path) -> None:
-    odd = tmp_path / "odd.mp4"
-    with av.open(str(odd), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 321, 240, "yuv444p"
-        for _ in range(3):
-            frame = av.VideoFrame(321, 240, "yuv444p")
-            for plane in frame.planes:
-                plane.update(bytes(plane.buffer_size))
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    store = LocalStore(tmp_path / "store")
-    with pytest.raises(InvalidInputError, match="321x240 has an odd side"):
-        split(str(odd), store, JobLayout("job"))
-    assert list(store.list("job/")) == []
+@pytest.mark.parametrize("mode", [SplitMode.COPY, SplitMode.REENCODE])
+def test_odd_frame_sizes_are_cut_at_their_size(videos: VideoLibrary, tmp_path: Path, mode: SplitMode) -> None:
+    """An odd size in 4:2:0 (VP9 codes it) is cut as it is, or re-encoded as 4:4:4, which H.264 codes."""
+    video = videos.get(width=319, height=239, frames=12, gop=4, codec="vp9")
+    store = LocalStore(tmp_path)
+    manifest = split(str(video.path), store, JobLayout("job"), chunks=3, mode=mode)
+    assert manifest.split_mode is mode
+    assert manifest.output is not None
+    assert manifest.output.video == "yuv444p"  # decided before any work
+    assert_covers_every_frame(video, manifest, store)
+    for chunk in manifest.chunks:
+        with av.open(str(tmp_path / chunk.key)) as container:
+            frames = list(container.decode(video=0))
+        assert {(f.width, f.height) for f in frames} == {(319, 239)}
+        expected = "yuv420p" if mode is SplitMode.COPY else "yuv444p"
+        assert {f.format.name for f in frames} == {expected}
 
 
 def test_s3_input_and_job(videos: VideoLibrary, s3_server: S3Server, tmp_path: Path) -> None:

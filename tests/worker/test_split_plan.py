@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from faceblur.chunking import (
+from faceblur.errors import InvalidInputError
+from faceblur.job.chunking import (
     ChunkPlan,
     choose_plan,
     chunk_count,
@@ -13,9 +14,9 @@ from faceblur.chunking import (
     keyframe_starts,
     pts_runs,
 )
-from faceblur.errors import InvalidInputError
-from faceblur.manifest import Chunk, SplitMode
-from faceblur.probe import FrameTimes
+from faceblur.job.manifest import Chunk
+from faceblur.media.probe import FrameTimes
+from faceblur_contract.enums import SplitMode
 
 
 def closed_gop_times(frames: int, gop: int, step: int = 10) -> FrameTimes:

@@ -14,12 +14,15 @@ from pathlib import Path
 from faceblur_contract.exits import ExitCode
 
 __all__ = [
-    "ExitCode",
     "FaceblurError",
+    "GpuUnavailableError",
+    "InputTruncatedError",
     "InvalidInputError",
     "MediaFileError",
     "ModelError",
     "ObjectNotFoundError",
+    "OutputExistsError",
+    "PrefixInUseError",
     "ResidualFacesError",
     "StorageError",
     "reason",
@@ -76,6 +79,34 @@ class ObjectNotFoundError(StorageError):
 
 class ModelError(FaceblurError):
     exit_code = ExitCode.MODEL
+
+
+class PrefixInUseError(FaceblurError):
+    """The job's prefix holds another job's objects, or objects made from another input: nothing is
+    reused, written or deleted there."""
+
+    exit_code = ExitCode.PREFIX_IN_USE
+
+
+class OutputExistsError(FaceblurError):
+    """The output exists, the job did not write it and may not replace it: the user must choose
+    another output or allow the overwrite."""
+
+    exit_code = ExitCode.OUTPUT_EXISTS
+
+
+class InputTruncatedError(InvalidInputError):
+    """The input ends before its header says, or cannot be read to its end (an incomplete upload):
+    refused at split, before any work, unless the job allows processing the frames that can be read."""
+
+    exit_code = ExitCode.INPUT_TRUNCATED
+
+
+class GpuUnavailableError(FaceblurError):
+    """A GPU runtime was asked for and this container cannot run it: the node, its driver or the
+    image must change, so retrying the pod as it is cannot help."""
+
+    exit_code = ExitCode.GPU_UNAVAILABLE
 
 
 class ResidualFacesError(FaceblurError):

@@ -4,40 +4,28 @@
 One module per command, each thin (parse, call, print); the options they share in `options`,
 the application and its plumbing in `root`, the console script's `main` here. Every option can
 also come from an environment variable `FACEBLUR_<OPTION>`. Errors end the command with one line
-on stderr and the exit code of their kind (`faceblur.command`); every command writes one JSON
-line to the termination log when one is configured (`faceblur.termination`).
+on stderr and the exit code of their kind (`faceblur.cli.command`); every command writes one JSON
+line to the termination log when one is configured (`faceblur.cli.termination`).
 """
 
 from __future__ import annotations
 
 import sys
 
-from faceblur_contract.enums import ExecutionProvider, ReplaceWith
-from faceblur_contract.options import UsageError, build_options, parse_scale, per_detector
-
 # The command modules register with `app` on import, in the order `--help` lists them.
 # isort: off
 from faceblur.cli import probe, split, process, compose, cleanup, blur  # noqa: F401
 
 # isort: on
+from faceblur_contract.exits import ExitCode
+from faceblur_contract.records import failure_record
+
 from faceblur.cli.options import processing_options
 from faceblur.cli.process import parse_indexes
 from faceblur.cli.root import app
-from faceblur.errors import ExitCode
-from faceblur.termination import failure_record, was_written, write_termination_log
+from faceblur.cli.termination import was_written, write_termination_log
 
-__all__ = [
-    "ExecutionProvider",
-    "ReplaceWith",
-    "UsageError",
-    "app",
-    "build_options",
-    "main",
-    "parse_indexes",
-    "parse_scale",
-    "per_detector",
-    "processing_options",
-]
+__all__ = ["app", "main", "parse_indexes", "processing_options"]
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ from faceblur_contract import defaults as d
 from rich.table import Table
 from rich.text import Text
 
+from faceblur.cli.command import command
 from faceblur.cli.options import (
+    IfTruncated,
     InputArgument,
     Output,
     S3Endpoint,
@@ -20,10 +22,9 @@ from faceblur.cli.options import (
     processing_options,
     with_processing_options,
 )
+from faceblur.cli.progressui import RichReporter
 from faceblur.cli.root import app, out, s3_settings
-from faceblur.command import command
-from faceblur.progressui import RichReporter
-from faceblur.verify import describe
+from faceblur.verify.residual import describe
 
 
 @app.command()
@@ -56,12 +57,21 @@ def blur(
     keep_intermediates: Annotated[
         bool, typer.Option(envvar=env("KEEP_INTERMEDIATES"), help="Keep the work folder after success.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite/--no-overwrite",
+            envvar=env("OVERWRITE"),
+            help="Replace an existing output (as deface does); --no-overwrite refuses before any work.",
+        ),
+    ] = True,
+    if_truncated: IfTruncated = d.TRUNCATED_INPUT.default,
     s3_endpoint: S3Endpoint = None,
     verbose: Verbose = False,
     **processing: Any,  # the shared processing options (see `with_processing_options`)
 ) -> None:
     """Anonymize every face of a video on this machine: split, parallel workers, compose."""
-    from faceblur.blur import blur as run_blur
+    from faceblur.job.blur import blur as run_blur
 
     with command("blur", verbose) as record:
         options = processing_options(ctx.params)
@@ -76,6 +86,8 @@ def blur(
                 keep_intermediates=keep_intermediates,
                 s3_settings=s3_settings(s3_endpoint),
                 reporter=reporter,
+                overwrite=overwrite,
+                if_truncated=if_truncated,
             )
         result = summary.result
         record.update(result.model_dump(mode="json"))
@@ -83,7 +95,12 @@ def blur(
         table.add_column("what", no_wrap=True)
         table.add_column("value", overflow="fold")  # paths are shown whole, folded over lines
         table.add_row("output", output)
+        if summary.output_plan:
+            table.add_row("streams", summary.output_plan)
         table.add_row("frames", str(result.frames))
+        if result.truncated is not None:
+            note = f"only the first {result.frames} frames were processed: {result.truncated}"
+            table.add_row("input truncated", Text(note, style="bold yellow"))
         table.add_row("faces covered", str(result.faces))
         table.add_row(
             "frames with faces",
@@ -93,6 +110,7 @@ def blur(
             share = _share(result.whole_frames, result.frames)
             table.add_row("anonymized whole (fail-secure)", f"{result.whole_frames} frames ({share})")
         table.add_row("chunks", str(result.chunks))
+        table.add_row("inference, encoder", "; ".join(result.runtimes))
         table.add_row(
             "wall time",
             f"{summary.seconds:.1f} s ({result.frames / max(summary.seconds, 1e-9):.1f} frames/s)",

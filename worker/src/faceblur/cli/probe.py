@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from faceblur.cli.command import command
 from faceblur.cli.options import InputArgument, S3Endpoint, Verbose
 from faceblur.cli.root import app, out, s3_settings
-from faceblur.command import command
 
 
 @app.command()
@@ -22,8 +22,8 @@ def probe(
     verbose: Verbose = False,
 ) -> None:
     """Print the facts of a video: size, frames, frame rate, rotation, colour, audio."""
-    from faceblur.inputs import localize_input
-    from faceblur.probe import probe as probe_video
+    from faceblur.media.inputs import localize_input
+    from faceblur.media.probe import probe as probe_video
 
     with command("probe", verbose) as record:
         with tempfile.TemporaryDirectory(prefix="faceblur-probe-") as tmp:

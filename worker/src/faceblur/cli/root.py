@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from faceblur import __version__
-from faceblur.layout import JobLayout
+from faceblur.job.layout import JobLayout
 from faceblur.storage import ObjectStore, S3Settings, open_store
 
 app = typer.Typer(

@@ -10,9 +10,9 @@ from faceblur_contract import defaults as d
 from faceblur_contract.enums import SplitMode
 from faceblur_contract.options import UsageError
 
-from faceblur.cli.options import JobUrl, S3Endpoint, Verbose, env
+from faceblur.cli.command import command
+from faceblur.cli.options import IfTruncated, JobUrl, Overwrite, Owner, S3Endpoint, Verbose, env
 from faceblur.cli.root import app, open_job, out, s3_settings
-from faceblur.command import command
 
 
 class ExportFormat(StrEnum):
@@ -49,15 +49,25 @@ def split(
             help="copy: at keyframes; reencode: exact; auto: copy if fit.",
         ),
     ] = d.SPLIT_MODE.default,
+    if_truncated: IfTruncated = d.TRUNCATED_INPUT.default,
     export_frames: Annotated[
         ExportFormat | None,
         typer.Option(envvar=env("EXPORT_FRAMES"), help="Also export every frame as an image."),
     ] = None,
+    owner: Owner = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            envvar=env("OUTPUT"),
+            help="The job's output, checked before any work: not the input, not an existing object.",
+        ),
+    ] = None,
+    overwrite: Overwrite = False,
     s3_endpoint: S3Endpoint = None,
     verbose: Verbose = False,
 ) -> None:
     """Cut the input into chunks, copy its audio and write the job's manifest (last)."""
-    from faceblur.split import split as split_job
+    from faceblur.job.split import split as split_job
 
     with command("split", verbose, pod=True) as record:
         if chunks is not None and chunk_frames is not None:
@@ -73,6 +83,10 @@ def split(
             mode=split_mode,
             export_frames=export_frames.value if export_frames else None,
             s3_settings=settings,
+            owner=owner,
+            output_url=output,
+            overwrite=overwrite,
+            if_truncated=if_truncated,
         )
         video = manifest.video
         record.update(
@@ -82,9 +96,22 @@ def split(
                 "width": video.width,
                 "height": video.height,
                 "duration_s": round(video.duration_s, 3),
+                "input_bytes": video.size_bytes,  # the operator sizes the later pods' scratch space from it
             }
         )
+        if video.truncated is not None:
+            record["truncated"] = video.truncated
         out.print(
             f"split {input}: {manifest.frame_count} frames into {len(manifest.chunks)} chunks"
             f" ({manifest.split_mode.value}) -> {job}"
         )
+        if manifest.output is not None:  # the container and what becomes of each stream
+            record["output_plan"] = manifest.output.summary()
+            out.print(
+                f"output {manifest.output.output or '(container of our choosing)'}: {record['output_plan']}"
+            )
+        if video.truncated is not None:
+            kept = manifest.frame_count
+            out.print(
+                f"the input is truncated ({video.truncated}): only its first {kept} frames are processed"
+            )

@@ -2,7 +2,8 @@
 
 `build_detector` turns the user's `DetectorSpec`s into ready detectors: it resolves
 model files, picks execution providers and fails early, with a ModelError, on a model
-that cannot be used.
+that cannot be used. What runs them lives here too: where models come from (`models`), the
+inference runtimes (`providers`, `openvino_session`) and the GPU a container can use (`gpu`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from faceblur_contract.enums import DetectorName, ExecutionProvider
+from faceblur_contract.options import DetectorSpec
+
 from faceblur.detectors.base import Boxes, FaceDetector, Image, empty_boxes
 from faceblur.detectors.centerface import CenterFaceDetector
+from faceblur.detectors.models import dynamic_centerface_path, resolve_model
+from faceblur.detectors.providers import create_session
 from faceblur.detectors.scrfd import ScrfdDetector
 from faceblur.detectors.union import UnionDetector
 from faceblur.errors import ModelError
-from faceblur.models import dynamic_centerface_path, resolve_model
-from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
-from faceblur.providers import chosen_providers, create_session, onnxruntime_providers
 
 __all__ = [
     "Boxes",
@@ -71,14 +74,14 @@ def shared_detector(
 def _build_one(
     spec: DetectorSpec, name: str, provider: ExecutionProvider, threads: int | None, networks: int
 ) -> FaceDetector:
-    if spec.thresh is not None and not 0.0 <= spec.thresh <= 1.0:
-        raise ModelError(f"detector threshold must be within 0..1, got {spec.thresh}")
+    if spec.threshold is not None and not 0.0 <= spec.threshold <= 1.0:
+        raise ModelError(f"detector threshold must be within 0..1, got {spec.threshold}")
     if spec.name is DetectorName.CENTERFACE:
         source = resolve_model(spec.model) if spec.model else None
         session = create_session(dynamic_centerface_path(source), provider, threads, networks)
         return CenterFaceDetector(
             session,
-            threshold=spec.thresh if spec.thresh is not None else CenterFaceDetector.default_threshold,
+            threshold=spec.threshold if spec.threshold is not None else CenterFaceDetector.default_threshold,
             scale=spec.scale,
             name=name,
         )
@@ -86,9 +89,9 @@ def _build_one(
         raise ModelError("the scrfd detector needs --model PATH_OR_URL (an insightface SCRFD .onnx file)")
     return ScrfdDetector(
         resolve_model(spec.model),
-        onnxruntime_providers(chosen_providers(provider)),
+        provider,
         threads,
-        threshold=spec.thresh if spec.thresh is not None else ScrfdDetector.default_threshold,
+        threshold=spec.threshold if spec.threshold is not None else ScrfdDetector.default_threshold,
         scale=spec.scale,
         name=name,
     )

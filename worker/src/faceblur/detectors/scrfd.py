@@ -11,10 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from faceblur_contract.enums import ExecutionProvider
 
 from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, round_input_size
+from faceblur.detectors.providers import (
+    chosen_providers,
+    onnxruntime_providers,
+    record_runtime,
+    session_options,
+)
 from faceblur.errors import ModelError, reason
-from faceblur.providers import log_provider_once, session_options
 
 DEFAULT_THRESHOLD = 0.5  # insightface's default det_thresh
 DEFAULT_INPUT_SIZE = (640, 640)  # insightface's usual detection size
@@ -26,7 +32,7 @@ class ScrfdDetector:
     def __init__(
         self,
         model_path: Path,
-        providers: Sequence[str],
+        requested: ExecutionProvider,
         threads: int | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         scale: tuple[int, int] | None = None,
@@ -35,9 +41,9 @@ class ScrfdDetector:
         self.threshold = threshold
         self.letterbox_size = round_input_size(*(scale or DEFAULT_INPUT_SIZE))
         self._name = name
-        self._model = _load(model_path, providers, threads)
+        self._model = _load(model_path, onnxruntime_providers(chosen_providers(requested)), threads)
         self._model.prepare(0, input_size=self.letterbox_size, det_thresh=threshold)
-        log_provider_once(self._model.session.get_providers()[0])
+        record_runtime(requested, self._model.session.get_providers()[0])
 
     @property
     def name(self) -> str:

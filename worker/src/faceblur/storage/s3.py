@@ -42,6 +42,11 @@ class S3Store:
             self.settings.endpoint,
             access_key=self.settings.access_key,
             secret_key=self.settings.secret_key,
+            credentials=(
+                self.settings.identity.provider()
+                if self.settings.identity and not self.settings.access_key
+                else None
+            ),
             secure=self.settings.secure,
             region=self.settings.region,
             # No retries inside urllib3: `_call` is the one place that retries, with backoff.
@@ -113,6 +118,11 @@ class S3Store:
     def size(self, key: str) -> int:
         stat = self._call("check", key, lambda: self.client.stat_object(self.bucket, key))
         return int(stat.size or 0)
+
+    def fingerprint(self, key: str) -> str:
+        """Which version of the object this is: its size and ETag (and version id, where versioned)."""
+        stat = self._call("check", key, lambda: self.client.stat_object(self.bucket, key))
+        return ":".join(str(part) for part in (stat.size, stat.etag, stat.version_id) if part)
 
     def check_bucket(self) -> None:
         """Fail early on a missing bucket or rejected credentials (a GET, so errors carry a code)."""

@@ -83,6 +83,8 @@ def storage_error(
         return StorageError(f"cannot {action} {where}: S3 endpoint {endpoint} unreachable ({describe(exc)})")
     if isinstance(exc, OSError):
         return StorageError(f"cannot {action} {where}: {exc.strerror or exc}")
+    if isinstance(exc, StorageError):  # already one line, e.g. a refused cloud identity (s3identity)
+        return StorageError(f"cannot {action} {where}: {exc}")
     return StorageError(f"cannot {action} {where}: {describe(exc)}")
 
 

@@ -1,5 +1,6 @@
 """How to reach an S3 service: endpoint, TLS, region and credentials, from the environment
-(FACEBLUR_S3_*, then AWS_* keys, then a mounted Secret's files) with --s3-endpoint on top."""
+(FACEBLUR_S3_*, then AWS_* keys, then a mounted Secret's files, then a cloud identity, see
+`s3identity`) with --s3-endpoint on top."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceblur.errors import StorageError
+from faceblur.storage.s3identity import CloudIdentity
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -22,6 +24,7 @@ class S3Settings:
     region: str | None = None
     access_key: str | None = None
     secret_key: str | None = None
+    identity: CloudIdentity | None = None  # used only without keys; None and no keys: anonymous
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, endpoint: str | None = None) -> S3Settings:
@@ -36,7 +39,11 @@ class S3Settings:
         else:
             secure = scheme_secure if scheme_secure is not None else host == cls.endpoint
         access, secret = _credentials(env)
-        return cls(host, secure, env.get("FACEBLUR_S3_REGION") or None, access, secret)
+        identity = None
+        if access is None:
+            url = f"{'https' if secure else 'http'}://{host}"
+            identity = CloudIdentity.from_env(env, url, aws=host.endswith(".amazonaws.com"))
+        return cls(host, secure, env.get("FACEBLUR_S3_REGION") or None, access, secret, identity)
 
     def endpoint_url(self) -> str:
         """The endpoint as a URL, for messages."""
@@ -72,4 +79,4 @@ def _credentials(env: Mapping[str, str]) -> tuple[str | None, str | None]:
             )
         except OSError as exc:
             raise StorageError(f"cannot read S3 credentials from {folder}: {exc.strerror or exc}") from exc
-    return None, None  # anonymous access
+    return None, None  # a cloud identity, or anonymous access
