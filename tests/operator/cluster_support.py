@@ -13,12 +13,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
+import kube_support
 import yaml
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.s3 import S3Server
+from kube_support import JSON, new_namespace
+from kube_support import job_doc as job_doc  # test_operator_cluster imports it from here
 
-JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "manifests" / "crd" / "faceblurjobs.yaml"
 EXAMPLES = ROOT / "manifests" / "examples"
@@ -91,16 +93,9 @@ def example(name: str) -> JSON:
     return doc
 
 
-def job_doc(name: str, spec: JSON, annotations: dict[str, str] | None = None) -> JSON:
-    meta: JSON = {"name": name}
-    if annotations:
-        meta["annotations"] = annotations
-    return {"apiVersion": "faceblur.dev/v1alpha1", "kind": "FaceBlurJob", "metadata": meta, "spec": spec}
-
-
 def apply(cluster: TestCluster, namespace: str, *docs: JSON) -> None:
-    for doc in docs:
-        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(doc))
+    """kube_support.apply into namespace, the argument order the operator's tests call it with."""
+    kube_support.apply(cluster, *docs, namespace=namespace)
 
 
 def get_fbj(cluster: TestCluster, namespace: str, name: str) -> JSON:
@@ -168,17 +163,10 @@ def elapsed(since: float) -> str:
 
 def make_namespace(test_cluster: TestCluster, s3_server: S3Server, name: str) -> str:
     """Create a namespace with the S3 credentials Secret the defaults name; returns its name."""
-    test_cluster.kubectl("create", "namespace", name)
+    new_namespace(test_cluster, name)
     keys = (
         f"--from-literal=accessKey={s3_server.access_key}",
         f"--from-literal=secretKey={s3_server.secret_key}",
     )
     test_cluster.kubectl("create", "secret", "generic", SECRET, "-n", name, *keys)
-    wait_until(  # pods are refused until the namespace's default ServiceAccount exists
-        f"service account {name}/default",
-        lambda: (
-            test_cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
-        ),
-        timeout_s=30,
-    )
     return name

@@ -9,7 +9,6 @@ request none of these and start nothing.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +16,9 @@ import pytest
 import yaml
 from cluster_support import BUCKET, CRD_FILE, SECRET, OperatorProcess, make_namespace
 from faceblur_testenv.cluster import TestCluster
-from faceblur_testenv.polling import wait_until
 from faceblur_testenv.processes import free_ports
 from faceblur_testenv.s3 import S3Server
-from faceblur_testenv.videos import VideoLibrary
-
-_numbers = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoLibrary:
-    return VideoLibrary(tmp_path_factory.mktemp("operator-videos"))
+from kube_support import namespace_name
 
 
 @pytest.fixture(scope="session")
@@ -39,16 +30,10 @@ def s3_server(cluster_s3: S3Server) -> S3Server:
 @pytest.fixture(scope="session")
 def crd(test_cluster: TestCluster) -> None:
     test_cluster.kubectl("apply", "-f", str(CRD_FILE))
-    established = "{.status.conditions[?(@.type=='Established')].status}"
-    wait_until(
-        "the FaceBlurJob CRD to be established",
-        lambda: (
-            test_cluster.kubectl(
-                "get", "crd", "faceblurjobs.faceblur.dev", "-o", f"jsonpath={established}"
-            ).stdout
-            == "True"
-        ),
-        timeout_s=60,
+    # kubectl wait, not a jsonpath filter: a CRD read before its first status has no conditions, and
+    # filtering a missing list is an error (seen failing the whole module in a cluster test run).
+    test_cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/faceblurjobs.faceblur.dev", "--timeout=60s", timeout=90
     )
 
 
@@ -100,6 +85,6 @@ def namespace(
     test_cluster: TestCluster, s3_server: S3Server, operator: OperatorProcess, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A fresh namespace with the S3 credentials Secret the defaults name."""
-    name = f"op-{next(_numbers)}-{request.node.name.removeprefix('test_').replace('_', '-')}"[:50].rstrip("-")
+    name = namespace_name("op", request.node.name, limit=50)
     yield make_namespace(test_cluster, s3_server, name)
     test_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -17,6 +17,7 @@ from faceblur_operator.builders import (
 from faceblur_operator.naming import JOB_NAME_MAX, LABEL_JOB_UID, LABEL_KUEUE_QUEUE, LABEL_STAGE
 from faceblur_operator.plan import JobPlan, Owner, resolve
 from operator_support import OWNER, config
+from pydantic import ValidationError
 
 BASE_SPEC: dict[str, Any] = {
     "input": {"bucket": "media", "key": "in/clip.mp4"},
@@ -91,10 +92,25 @@ def test_split_job_runs_split_with_the_chunking() -> None:
         "faceblur", "split",
         "--input", "s3://media/in/clip.mp4",
         "--job", f"s3://media/faceblur-jobs/media/clip-{OWNER.uid[:8]}",
+        "--owner", OWNER.uid,  # claims the prefix: another job's, or another input's, is refused
+        "--output", "s3://media/in/clip.blurred.mp4",  # checked before any work: not the input, not taken
         "--chunk-frames", "250",
         "--split-mode", "copy",
+        "--truncated-input", "refuse",  # a truncated input fails at split, before any work
     ]  # fmt: skip
     assert job["spec"]["backoffLimit"] == 2
+
+
+def test_split_processes_a_truncated_inputs_readable_frames_only_when_the_spec_allows_it() -> None:
+    source = {"bucket": "media", "key": "in/clip.mp4", "ifTruncated": "readable"}
+    command = container(build_split_job(plan_for(input=source)))["command"]
+    assert command[command.index("--truncated-input") + 1] == "readable"
+
+
+def test_overwrite_is_passed_to_split_and_compose_only_when_the_spec_allows_it() -> None:
+    for build in (build_split_job, build_compose_job):
+        assert "--overwrite" not in container(build(plan_for()))["command"]
+        assert "--overwrite" in container(build(plan_for(output={"overwrite": True})))["command"]
 
 
 def test_worker_job_is_indexed_with_per_index_retries_and_fail_fast_policy() -> None:
@@ -115,6 +131,10 @@ def test_worker_job_is_indexed_with_per_index_retries_and_fail_fast_policy() -> 
                 int(ExitCode.INVALID_INPUT),
                 int(ExitCode.MODEL),
                 int(ExitCode.RESIDUAL_FACES),
+                int(ExitCode.GPU_UNAVAILABLE),
+                int(ExitCode.PREFIX_IN_USE),
+                int(ExitCode.OUTPUT_EXISTS),
+                int(ExitCode.INPUT_TRUNCATED),
             ],
         },
     }
@@ -128,40 +148,75 @@ def test_worker_job_passes_every_spec_option_as_cli_flags() -> None:
                   "batchSize": 16, "executionProvider": "cpu"},
         anonymization={"method": "mosaic", "maskShape": "box", "maskScale": 1.5},
         smoothing={"lookBack": 12, "lookAhead": 3},
-        encoding={"crf": 20, "preset": "fast"},
+        encoding={"crf": 20, "preset": "fast", "encoder": "nvenc"},
         verification={"every": 5, "thresholdFactor": 0.7, "scaleFactor": 1.5, "maxResidualFrames": 0},
         debug=True,
     )  # fmt: skip
     command = container(build_worker_job(plan, chunks=2))["command"]
     assert command == [
         "faceblur", "process", "--job", plan.job_url,
-        "--detector", "scrfd", "--model", "/models/scrfd.onnx", "--thresh", "0.45", "--scale", "640x360",
+        "--detector", "scrfd", "--model", "/models/scrfd.onnx", "--threshold", "0.45", "--scale", "640x360",
         "--batch-size", "16", "--execution-provider", "cpu",
-        "--replacewith", "mosaic", "--mask-shape", "box", "--mask-scale", "1.5",
-        "--look-back", "12", "--look-ahead", "3", "--crf", "20", "--preset", "fast", "--debug",
-        "--fail-secure-hold", "50",
-        "--verify", "--verify-every", "5", "--verify-thresh-factor", "0.7", "--verify-scale-factor", "1.5",
-        "--verify-max-residual-frames", "0",
+        "--method", "mosaic", "--mask-shape", "box", "--mask-scale", "1.5", "--mosaic-blocks", "6",
+        "--look-back", "12", "--look-ahead", "3", "--crf", "20", "--preset", "fast", "--encoder", "nvenc",
+        "--no-fail-secure", "--fail-secure-hold", "50",
+        "--verify", "--verify-every", "5", "--verify-threshold-factor", "0.7", "--verify-scale-factor", "1.5",
+        "--verify-fix", "--verify-max-residual-frames", "0", "--debug",
     ]  # fmt: skip
     assert "--index" not in command  # JOB_COMPLETION_INDEX, set by Kubernetes, picks the chunk
 
 
 def test_gpu_worker_gets_gpu_limits_gpu_image_and_video_capabilities() -> None:
     plan = plan_for(
-        resources={"gpus": 2, "requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": 12 * 2**30}}
+        resources={"gpus": 1, "requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": 12 * 2**30}}
     )
     work = build_worker_job(plan, chunks=4)
     c = container(work)
     assert c["resources"] == {
         "requests": {"cpu": "4", "memory": "8Gi"},
-        "limits": {"memory": "12884901888", "nvidia.com/gpu": "2"},  # an int quantity, as text
+        "limits": {"memory": "12884901888", "nvidia.com/gpu": "1"},  # an int quantity, as text
     }
-    assert c["image"].startswith("faceblur/worker-gpu:")
+    assert c["image"].startswith("ghcr.io/faceblur/faceblur-worker-gpu:")
     assert env_of(work)["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video"
     for job in (build_split_job(plan), build_compose_job(plan)):  # only the worker Job holds GPUs
         assert "nvidia.com/gpu" not in str(container(job)["resources"])
         assert "NVIDIA_DRIVER_CAPABILITIES" not in env_of(job)
-        assert container(job)["image"].startswith("faceblur/worker:")
+        assert container(job)["image"].startswith("ghcr.io/faceblur/faceblur-worker:")
+
+
+@pytest.mark.parametrize("resource", ["nvidia.com/gpu.shared", "nvidia.com/mig-1g.10gb"])
+def test_a_gpu_is_asked_for_as_the_resource_the_cluster_advertises(resource: str) -> None:
+    """Time-slicing with renamed resources and MIG's mixed strategy advertise other names."""
+    work = build_worker_job(plan_for(resources={"gpus": 1, "gpuResource": resource}), chunks=2)
+    assert container(work)["resources"]["limits"] == {resource: "1"}
+
+
+def test_gpu_pods_can_be_kept_off_nodes_whose_driver_is_too_old() -> None:
+    """By GPU Feature Discovery's driver label; split and compose run anywhere."""
+    plan = plan_for(resources={"gpus": 1, "minDriverMajor": 580})
+    affinity = build_worker_job(plan, chunks=2)["spec"]["template"]["spec"]["affinity"]
+    (term,) = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == {
+        "matchExpressions": [
+            {"key": "nvidia.com/cuda.driver-version.major", "operator": "Gt", "values": ["579"]}
+        ]
+    }
+    for job in (build_split_job(plan), build_compose_job(plan)):
+        assert "affinity" not in job["spec"]["template"]["spec"]
+    assert (
+        "affinity"
+        not in build_worker_job(plan_for(resources={"minDriverMajor": 580}), chunks=2)["spec"]["template"][
+            "spec"
+        ]
+    )
+
+
+def test_a_pod_gets_one_gpu_at_most() -> None:
+    """A worker uses the one device it is given: a second would be held idle, so the API refuses it."""
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        plan_for(resources={"gpus": 2})
+    with pytest.raises(ValidationError, match="pattern"):
+        plan_for(resources={"gpus": 1, "gpuResource": "gpu"})
 
 
 def test_cpu_worker_has_no_gpu_settings() -> None:
@@ -221,8 +276,8 @@ def test_deletion_cleanup_is_unowned_and_expires() -> None:
     job = build_deletion_cleanup_job(plan_for(queueName="q"))
     assert "ownerReferences" not in job["metadata"]
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
-    assert "suspend" not in job["spec"]
-    assert container(job)["command"][-2:] == ["--job", plan_for().job_url]
+    assert job["spec"]["suspend"] is True  # until the job's pods are gone: the operator resumes it
+    assert container(job)["command"][-4:] == ["--job", plan_for().job_url, "--owner", OWNER.uid]
 
 
 def test_builders_are_pure() -> None:
@@ -233,3 +288,17 @@ def test_builders_are_pure() -> None:
     assert "x" not in build_split_job(plan)["metadata"]["labels"]
     with pytest.raises(ValueError, match="at least one chunk"):
         build_worker_job(plan, 0)
+
+
+def test_worker_and_compose_pods_request_and_bound_scratch_space_from_the_input_s_size() -> None:
+    gib = 1024**3
+    work = build_worker_job(plan_for(), chunks=4, input_bytes=8 * gib)
+    pod = work["spec"]["template"]["spec"]
+    # each worker pod: its chunk and the processed copy, each counted at twice its share, plus a margin
+    assert container(work)["resources"]["requests"]["ephemeral-storage"] == "8448Mi"
+    assert pod["volumes"] == [{"name": "scratch", "emptyDir": {"sizeLimit": "8448Mi"}}]
+    compose = build_compose_job(plan_for(debug=True), input_bytes=gib)
+    assert compose["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"] == "8448Mi"
+    for unsized in (build_split_job(plan_for()), build_worker_job(plan_for(), chunks=4)):  # size unknown
+        assert "ephemeral-storage" not in container(unsized)["resources"].get("requests", {})
+        assert unsized["spec"]["template"]["spec"]["volumes"] == [{"name": "scratch", "emptyDir": {}}]

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cluster_support import job_doc
 from faceblur_operator import crd
 from faceblur_testenv.cluster import TestCluster
+from kube_support import job_doc
 
 pytestmark = pytest.mark.cluster
 
@@ -117,4 +117,15 @@ def test_the_api_server_refuses_openvino_on_a_gpu_worker(test_cluster: TestClust
         {**BASE, "detector": {"executionProvider": "openvino"}},
     ):
         done = _dry_run(test_cluster, admitted)
+        assert done.returncode == 0, done.stderr
+
+
+def test_the_api_server_refuses_an_output_that_is_the_input(test_cluster: TestCluster, crd: None) -> None:
+    """The input is never overwritten: a spec whose output is its input cannot be created."""
+    for output in ({"key": "a.mp4"}, {"bucket": "in", "key": "a.mp4"}):
+        done = _dry_run(test_cluster, {**BASE, "output": output})
+        assert done.returncode != 0, f"output {output} was admitted"
+        assert "output is the input (the same bucket and key)" in done.stderr, done.stderr
+    for output in ({"bucket": "out", "key": "a.mp4"}, {"key": "a.blurred.mp4"}, {}):
+        done = _dry_run(test_cluster, {**BASE, "output": output})
         assert done.returncode == 0, done.stderr

@@ -28,7 +28,10 @@ from cluster_support import (
     wait_for,
     wait_phase,
 )
+from faceblur_operator.naming import Stage
+from faceblur_operator.scratch import quantity, scratch_bytes
 from faceblur_testenv.cluster import TestCluster
+from faceblur_testenv.deviceplugin import SHARED_RESOURCE
 from faceblur_testenv.measure import decode_bgr, frames_with_a_sharp_face
 from faceblur_testenv.podtimes import peak_concurrency, run_intervals
 from faceblur_testenv.s3 import S3Server
@@ -96,7 +99,11 @@ def test_cpu_example_succeeds_with_every_face_blurred(
     assert status["progress"]["facesFound"] >= sample.frame_count
     assert status["output"] == f"s3://{BUCKET}/{doc['spec']['output']['key']}"
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    assert conditions == {"Split": "True", "Processed": "True", "Complete": "True", "Verified": "True"}
+    assert conditions == {
+        "Ready": "True", "Reconciling": "False", "Stalled": "False",  # kstatus: Current
+        "Split": "True", "Processed": "True", "Complete": "True", "Verified": "True",
+    }  # fmt: skip
+    test_cluster.kubectl("wait", "fbj/people-cpu", "-n", namespace, "--for=condition=Ready", "--timeout=5s")
     # the residual-face check ran in every worker pod and found no face left sharp
     report_key = doc["spec"]["output"]["key"].rsplit(".", 1)[0] + ".verify.json"
     assert status["verification"]["report"] == f"s3://{BUCKET}/{report_key}"
@@ -109,7 +116,9 @@ def test_cpu_example_succeeds_with_every_face_blurred(
     assert_anonymized(sample, output)
     prefix = job_prefix(done)
     left = set(keys_under(s3_server, prefix))  # cleanup: OnSuccess keeps only the small records
-    assert left <= {f"{prefix}/manifest.json", f"{prefix}/result.json", f"{prefix}/verification/report.json"}
+    # job.json: the claim; publishing.json: the output compose published (a retry knows it is its own)
+    records = ("job.json", "manifest.json", "publishing.json", "result.json", "verification/report.json")
+    assert left <= {f"{prefix}/{name}" for name in records}
 
     table = test_cluster.kubectl("get", "fbj", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
@@ -126,22 +135,53 @@ def test_cpu_example_succeeds_with_every_face_blurred(
         assert reason in events
 
 
-def test_gpu_and_debug_examples_succeed(
+def test_a_gpu_job_whose_pods_cannot_use_the_gpu_fails_with_gpu_unavailable(
     test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
 ) -> None:
-    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/gpu.yaml")
-    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/debug.yaml")
+    """The node's device plugin hands out a GPU the container cannot use (no NVIDIA runtime, no
+    driver): the GPU image's onnxruntime falls back to the CPU, and the worker refuses to, naming why."""
+    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/gpu/gpu.yaml")
 
-    gpu = wait_phase(test_cluster, namespace, "people-gpu", "Succeeded")
-    debug = wait_phase(test_cluster, namespace, "people-debug", "Succeeded")
+    failed = wait_phase(test_cluster, namespace, "people-gpu", "Failed")
 
+    status = failed["status"]
+    assert status["reason"] == "GPUUnavailable"
+    assert "no NVIDIA driver in the container" in status["message"]
+    assert "runtimeClassName" in status["message"]
+    parallelism = example("gpu/gpu.yaml")["spec"]["parallelism"]
+    assert test_cluster.pods_created(namespace, "people-gpu-work") <= parallelism  # permanent: no retries
     work = json.loads(
         test_cluster.kubectl("get", "job", "people-gpu-work", "-n", namespace, "-o", "json").stdout
     )
     container = work["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["command"][container["command"].index("--execution-provider") + 1] == "cuda"
     assert {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility,video"} in container["env"]
+
+
+def test_a_gpu_job_on_a_renamed_resource_allowed_the_cpu_and_the_debug_example_succeed(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
+) -> None:
+    fallback = example("gpu/gpu.yaml")
+    fallback["metadata"]["name"] = "people-gpu-or-cpu"
+    # the node's second device plugin advertises GPUs renamed as time-slicing with renameByDefault does
+    fallback["spec"]["resources"] |= {"allowCpuFallback": True, "gpuResource": SHARED_RESOURCE}
+    apply(test_cluster, namespace, fallback)
+    test_cluster.kubectl("apply", "-n", namespace, "-f", "manifests/examples/debug.yaml")
+
+    gpu = wait_phase(test_cluster, namespace, "people-gpu-or-cpu", "Succeeded")
+    debug = wait_phase(test_cluster, namespace, "people-debug", "Succeeded")
+
     assert gpu["status"]["progress"]["chunks"] == "4/4"
+    assert gpu["status"]["progress"]["runtime"].startswith("CPUExecutionProvider on CPU, ")
+    work = json.loads(
+        test_cluster.kubectl("get", "job", "people-gpu-or-cpu-work", "-n", namespace, "-o", "json").stdout
+    )
+    limits = work["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert (limits.get(SHARED_RESOURCE), limits.get("nvidia.com/gpu")) == ("1", None)
+    wide = test_cluster.kubectl("get", "fbj", "people-gpu-or-cpu", "-n", namespace, "-o", "wide").stdout
+    assert "RUNTIME" in wide.splitlines()[0]
+    assert "CPUExecutionProvider on CPU" in wide
     artefacts = debug["status"]["debug"]
     prefix = job_prefix(debug)
     kept = keys_under(s3_server, prefix)  # cleanup: Never
@@ -182,6 +222,25 @@ def test_a_truncated_upload_is_named_by_its_object_key(
     assert status["reason"] == "InvalidInput"
     assert status["message"].startswith(f"split failed: cannot read s3://{BUCKET}/samples/trunc.mp4: ")
     assert "faceblur-split-" not in status["message"]  # the pod's scratch copy means nothing to the user
+
+
+def test_an_upload_cut_short_fails_at_split_as_truncated_with_the_choice(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, videos: VideoLibrary
+) -> None:
+    """Its index first, an MP4 cut to a third still opens: split finds it truncated before any work,
+    where it once passed and a chunk failed with advice that could not help."""
+    upload(s3_server, videos.cut("mp4", SAMPLE), "samples/cut.mp4")
+    apply(test_cluster, namespace, job_doc("cut", spec_for("samples/cut.mp4", "out/cut.mp4")))
+
+    failed = wait_phase(test_cluster, namespace, "cut", "Failed")
+
+    status = failed["status"]
+    assert status["reason"] == "InputTruncated"
+    named = f"split failed: s3://{BUCKET}/samples/cut.mp4 is truncated or damaged: "
+    assert status["message"].startswith(named)
+    assert "spec.input.ifTruncated: readable" in status["message"]
+    assert test_cluster.pods_created(namespace, "cut-split") == 1  # permanent: no retries
+    assert test_cluster.pods_created(namespace, "cut-work") == 0  # no chunk was processed
 
 
 def test_a_missing_input_object_fails_at_once_without_retries(
@@ -300,24 +359,135 @@ def test_operator_killed_while_processing_resumes_without_duplicates(
     assert done["status"]["progress"]["chunks"] == "4/4"
 
 
-def test_deleting_a_job_removes_its_jobs_and_intermediates(
+def test_deleting_a_job_removes_its_jobs_and_only_its_own_objects(
     test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
 ) -> None:
-    spec = spec_for("samples/people.mp4", "out/doomed.mp4", queueName=QUEUE, chunking={"chunks": 2})
+    """Under a prefix the user chose, the cleanup of a deleted job removes what the job wrote and
+    keeps the user's own objects there."""
+    prefix = f"projects/{namespace}"
+    users_own = f"{prefix}/notes.txt"
+    s3_server.client().put_object(BUCKET, users_own, io.BytesIO(b"mine"), 4)
+    spec = spec_for(
+        "samples/people.mp4", "out/doomed.mp4", queueName=QUEUE, chunking={"chunks": 2},
+        intermediates={"prefix": prefix},
+    )  # fmt: skip
     apply(test_cluster, namespace, job_doc("doomed", spec))
     admit(test_cluster, namespace, "doomed-split")
     processing = wait_phase(
         test_cluster, namespace, "doomed", "Processing"
     )  # the worker Job waits, suspended
-    uid, prefix = processing["metadata"]["uid"], job_prefix(processing)
-    assert keys_under(s3_server, prefix)
+    uid = processing["metadata"]["uid"]
+    assert set(keys_under(s3_server, prefix)) > {users_own}
 
     test_cluster.kubectl("delete", "fbj", "doomed", "-n", namespace, "--timeout=30s")
 
     wait_for("the Jobs to be garbage-collected", lambda: owned_jobs(test_cluster, namespace, uid) == [])
-    wait_for("the intermediates to be removed", lambda: keys_under(s3_server, prefix) == {}, timeout_s=120)
+    wait_for(
+        "the job's own objects to be removed",
+        lambda: set(keys_under(s3_server, prefix)) == {users_own},
+        timeout_s=120,
+    )
     cleanup = [j for j in jobs_of(test_cluster, namespace, uid) if not j["metadata"].get("ownerReferences")]
     assert [j["metadata"]["name"] for j in cleanup] == [f"doomed-cleanup-{uid[:8]}"]
+
+
+def test_a_job_deleted_while_its_worker_runs_leaves_none_of_its_objects(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, videos: VideoLibrary
+) -> None:
+    """The cleanup Job waits, suspended, until the job's pods are gone: a worker still terminating
+    wrote its chunk's objects after a cleanup that had already finished."""
+    upload(s3_server, videos.get(VideoSpec(frames=750, gop=25)).path, f"samples/{namespace}-long.mp4")
+    prefix = f"projects/{namespace}"
+    users_own = f"{prefix}/notes.txt"
+    s3_server.client().put_object(BUCKET, users_own, io.BytesIO(b"mine"), 4)
+    spec = spec_for(
+        f"samples/{namespace}-long.mp4", "out/midrun.mp4", chunking={"chunks": 1},
+        intermediates={"prefix": prefix},
+    )  # fmt: skip
+    apply(test_cluster, namespace, job_doc("midrun", spec))
+    uid = wait_phase(test_cluster, namespace, "midrun", "Processing")["metadata"]["uid"]
+    wait_for(
+        "the worker to run",
+        lambda: any(
+            s.get("state", {}).get("running")
+            for p in stage_pods(test_cluster, namespace, "work")
+            for s in p.get("status", {}).get("containerStatuses", [])
+        ),
+        timeout_s=120,
+    )
+    # its scratch space, requested from the node and bounded, sized from the input in split's record
+    (pod,) = stage_pods(test_cluster, namespace, "work")
+    size = s3_server.client().stat_object(BUCKET, f"samples/{namespace}-long.mp4").size
+    expected = quantity(scratch_bytes(Stage.WORK, size, 1, False) or 0)
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["ephemeral-storage"] == expected
+    assert pod["spec"]["volumes"][0]["emptyDir"] == {"sizeLimit": expected}
+
+    test_cluster.kubectl("delete", "fbj", "midrun", "-n", namespace, "--wait=false")
+
+    name = f"midrun-cleanup-{uid[:8]}"
+    cleanup = wait_for("the cleanup Job", lambda: [j for j in jobs_of(test_cluster, namespace, uid)
+                                                   if j["metadata"]["name"] == name])[0]  # fmt: skip
+    if stage_pods(test_cluster, namespace, "work"):  # the worker is still terminating
+        assert cleanup["spec"]["suspend"] is True
+    wait_for(
+        "the worker pod to be gone", lambda: stage_pods(test_cluster, namespace, "work") == [], timeout_s=120
+    )
+    test_cluster.kubectl(
+        "wait", f"job/{name}", "-n", namespace, "--for=condition=Complete", "--timeout=120s", timeout=150
+    )
+    assert set(keys_under(s3_server, prefix)) == {users_own}
+    assert not any(o.object_name == "out/midrun.mp4" for o in s3_server.client().list_objects(BUCKET, "out/"))
+
+
+def test_an_existing_output_fails_the_job_before_any_work_unless_it_may_be_replaced(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
+) -> None:
+    key = f"out/{namespace}-taken.mp4"
+    s3_server.client().put_object(BUCKET, key, io.BytesIO(b"theirs"), 6)
+    apply(test_cluster, namespace, job_doc("taken", spec_for("samples/people.mp4", key)))
+    failed = wait_phase(test_cluster, namespace, "taken", "Failed")
+    assert failed["status"]["reason"] == "OutputExists"
+    assert f"output s3://{BUCKET}/{key} exists already" in failed["status"]["message"]
+    assert "spec.output.overwrite" in failed["status"]["message"]
+    assert owned_jobs(test_cluster, namespace, failed["metadata"]["uid"]) == ["taken-split"]  # no work
+    assert s3_server.client().get_object(BUCKET, key).read() == b"theirs"
+    assert keys_under(s3_server, job_prefix(failed)) == {}  # nothing written, not even the claim
+
+    replace = spec_for("samples/people.mp4", key, chunking={"chunks": 2})
+    replace["output"]["overwrite"] = True
+    apply(test_cluster, namespace, job_doc("replace", replace))
+    wait_phase(test_cluster, namespace, "replace", "Succeeded")
+    assert s3_server.client().stat_object(BUCKET, key).size > 6
+
+
+def test_two_jobs_on_one_prefix_the_second_is_refused_and_the_first_keeps_its_objects(
+    test_cluster: TestCluster, s3_server: S3Server, namespace: str, sample: FaceVideo
+) -> None:
+    shared = {"intermediates": {"prefix": f"shared/{namespace}"}, "cleanup": "Always"}
+    first = spec_for("samples/people.mp4", "out/first.mp4", chunking={"chunks": 2}, **shared)
+    apply(test_cluster, namespace, job_doc("first", {**first, "cleanup": "Never"}))
+    wait_phase(test_cluster, namespace, "first", "Succeeded")
+    before = keys_under(s3_server, f"shared/{namespace}")
+
+    apply(
+        test_cluster, namespace, job_doc("second", spec_for("samples/people.mp4", "out/second.mp4", **shared))
+    )
+    failed = wait_phase(test_cluster, namespace, "second", "Failed")
+
+    assert failed["status"]["reason"] == "PrefixInUse"
+    assert (
+        f"s3://{BUCKET}/shared/{namespace}: it holds the objects of another job"
+        in failed["status"]["message"]
+    )
+    cleanup = wait_for(
+        "the second job's cleanup Job",
+        lambda: (get_fbj(test_cluster, namespace, "second")["status"].get("jobs") or {}).get("cleanup"),
+    )
+    test_cluster.kubectl(
+        "wait", f"job/{cleanup}", "-n", namespace, "--for=condition=Complete", "--timeout=120s", timeout=150
+    )
+    assert keys_under(s3_server, f"shared/{namespace}") == before  # the first job's objects, untouched
+    assert s3_server.client().stat_object(BUCKET, "out/first.mp4").size
 
 
 @pytest.mark.parametrize(
@@ -351,19 +521,22 @@ def test_invalid_spec_is_refused_with_a_readable_message(
     assert message in done.stderr
 
 
-def test_spec_is_immutable_once_started(test_cluster: TestCluster, namespace: str) -> None:
-    apply(
-        test_cluster,
-        namespace,
-        job_doc("fixed", spec_for("samples/people.mp4", "out/x.mp4", queueName=QUEUE)),
-    )
-    wait_for("a phase", lambda: (get_fbj(test_cluster, namespace, "fixed").get("status") or {}).get("phase"))
+def test_spec_is_immutable_from_the_start(test_cluster: TestCluster, namespace: str) -> None:
+    """Refused before the operator wrote any status too: it creates Jobs before its first status
+    write, so an edit in that window would have run with the Jobs' old arguments."""
+    doc = job_doc("fixed", spec_for("samples/people.mp4", "out/x.mp4", queueName=QUEUE))
     patch = json.dumps({"spec": {"parallelism": 9}})
+    apply(test_cluster, namespace, doc)
     done = test_cluster.kubectl(
         "patch", "fbj", "fixed", "-n", namespace, "--type=merge", "-p", patch, check=False
     )
     assert done.returncode != 0
-    assert "spec is immutable once the job has started" in done.stderr
+    assert "spec is immutable: delete and recreate the FaceBlurJob" in done.stderr
+    wait_for("a phase", lambda: (get_fbj(test_cluster, namespace, "fixed").get("status") or {}).get("phase"))
+    assert get_fbj(test_cluster, namespace, "fixed")["spec"]["parallelism"] == doc["spec"].get(
+        "parallelism", 4
+    )
+    test_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(doc))  # the same spec: fine
 
 
 def test_three_jobs_at_once_all_succeed(

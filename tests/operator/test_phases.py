@@ -86,6 +86,13 @@ class Case:
     message_has: tuple[str, ...] = ()
 
 
+def split_waiting(name: str, waiting: tuple[str, str], reason: Reason, *message_has: str) -> Case:
+    """The split pod Pending with its container waiting (reason, message): the job says why."""
+    split = raw_job(Stage.SPLIT)
+    pods = [raw_pod(split, phase="Pending", waiting=waiting)]
+    return Case(name, [split], pods, phase=Phase.SPLITTING, reason=reason, message_has=message_has)
+
+
 FAILED_WORK = raw_job(
     Stage.WORK,
     state="failed",
@@ -129,38 +136,24 @@ CASES = [
         reason=Reason.UNSCHEDULABLE,
         message_has=("Insufficient cpu",),
     ),
-    Case(
+    split_waiting(
         "split image cannot be pulled",
-        [j := raw_job(Stage.SPLIT)],
-        [raw_pod(j, phase="Pending", waiting=("ImagePullBackOff", 'Back-off pulling image "nope"'))],
-        phase=Phase.SPLITTING,
-        reason=Reason.IMAGE_PULL_FAILED,
-        message_has=("nope",),
+        ("ImagePullBackOff", 'Back-off pulling image "nope"'),
+        Reason.IMAGE_PULL_FAILED,
+        "nope",
     ),
-    Case(
+    split_waiting(
         "split image not on the node with pull policy Never",
-        [j := raw_job(Stage.SPLIT)],
-        [
-            raw_pod(
-                j,
-                phase="Pending",
-                waiting=(
-                    "ErrImageNeverPull",
-                    'Container image "nope:0" is not present with pull policy of Never',
-                ),
-            )
-        ],
-        phase=Phase.SPLITTING,
-        reason=Reason.IMAGE_PULL_FAILED,
-        message_has=("nope:0", "pull policy of Never"),
+        ("ErrImageNeverPull", 'Container image "nope:0" is not present with pull policy of Never'),
+        Reason.IMAGE_PULL_FAILED,
+        "nope:0",
+        "pull policy of Never",
     ),
-    Case(
+    split_waiting(
         "credentials Secret missing",
-        [j := raw_job(Stage.SPLIT)],
-        [raw_pod(j, phase="Pending", waiting=("CreateContainerConfigError", 'secret "s3" not found'))],
-        phase=Phase.SPLITTING,
-        reason=Reason.CONFIG_ERROR,
-        message_has=('secret "s3" not found',),
+        ("CreateContainerConfigError", 'secret "s3" not found'),
+        Reason.CONFIG_ERROR,
+        'secret "s3" not found',
     ),
     Case(
         "split fails on a corrupt input",
@@ -577,3 +570,30 @@ def test_permanent_exit_codes_are_left_to_the_pod_failure_policy() -> None:
     decision = observe([split], [raw_pod(split, phase="Failed", exit_code=3, result=corrupt)])
     assert decision.status.phase == Phase.SPLITTING  # the Job controller fails the Job itself, at once
     assert decision.actions == ()
+
+
+def test_the_worker_job_is_sized_from_the_input_in_the_split_s_record() -> None:
+    split_pod = raw_pod(SPLIT_DONE, result={**split_result(4, 40), "input_bytes": 10**9})
+    decision = observe([SPLIT_DONE], [split_pod])
+    assert decision.actions == (CreateJob(Stage.WORK, 0, 4, 10**9),)
+
+
+def test_a_pod_no_node_has_the_scratch_space_for_fails_the_job_naming_the_size() -> None:
+    """Waiting cannot help a pod that needs more local storage than a node gives: it fails, naming the
+    size and what to do, and its Job is stopped."""
+    split_pod = raw_pod(SPLIT_DONE, result={**split_result(4, 40), "input_bytes": 8 * 1024**3})
+    work = raw_job(Stage.WORK, completions=4)
+    message = "0/1 nodes are available: 1 Insufficient ephemeral-storage."
+    pending = raw_pod(work, index=0, phase="Pending", unschedulable=message)
+    decision = observe([SPLIT_DONE, work], [split_pod, pending])
+    assert (decision.status.phase, decision.status.reason) == (Phase.FAILED, Reason.INSUFFICIENT_SCRATCH)
+    text = decision.status.message or ""
+    assert "work pods need 8.2 GiB of scratch space (ephemeral-storage) for the 8.0 GiB input" in text
+    assert "Insufficient ephemeral-storage" in text
+    assert "spec.chunking" in text
+    assert DeleteJob(work["metadata"]["name"]) in decision.actions
+
+    cpu_short = raw_pod(
+        work, index=0, phase="Pending", unschedulable="0/1 nodes are available: 1 Insufficient cpu."
+    )
+    assert observe([SPLIT_DONE, work], [split_pod, cpu_short]).status.reason == Reason.UNSCHEDULABLE  # waits

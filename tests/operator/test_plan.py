@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from faceblur_contract.enums import ExecutionProvider
 from faceblur_operator.api import FaceBlurJobSpec, Input, Output
-from faceblur_operator.plan import InvalidSpecError, default_output_key, resolve
+from faceblur_operator.jobpolicy import JobPolicy, policy_violations
+from faceblur_operator.plan import InvalidSpecError, default_output_key, gpu_runtime, resolve
 from faceblur_operator.quantity import quantity_value
 from faceblur_operator.settings import OperatorConfig, SettingsError, load_config
 from operator_support import OWNER
@@ -44,7 +47,7 @@ def spec(**fields: Any) -> FaceBlurJobSpec:
 @pytest.mark.parametrize(
     ("fields", "input_url", "output_url", "job_url"),
     [
-        ({}, "s3://media/a/b.mov", "s3://media/a/b.blurred.mp4", "s3://media/faceblur-jobs/media/clip-0123abcd"),
+        ({}, "s3://media/a/b.mov", "s3://media/a/b.blurred.mov", "s3://media/faceblur-jobs/media/clip-0123abcd"),
         (
             {"output": {"bucket": "out", "key": "x.mp4"}, "intermediates": {"prefix": "/tmp/jobs/"}},
             "s3://media/a/b.mov",
@@ -70,6 +73,9 @@ def test_locations(
 def test_default_output_key() -> None:
     assert default_output_key("videos/street.mp4") == "videos/street.blurred.mp4"
     assert default_output_key("noext") == "noext.blurred.mp4"
+    assert default_output_key("camera/A001.MOV") == "camera/A001.blurred.mov"  # its PCM stays as it is
+    assert default_output_key("talk.mkv") == "talk.blurred.mkv"
+    assert default_output_key("old.avi") == "old.blurred.mp4"  # AVI is not written: MP4
 
 
 def test_url_input_without_output_is_invalid(cfg: OperatorConfig) -> None:
@@ -102,9 +108,9 @@ def test_cpu_job_takes_cpu_defaults(cfg: OperatorConfig) -> None:
     assert plan.worker_pod.gpus == 0
     assert (plan.worker_pod.requests.cpu, plan.worker_pod.limits.memory) == ("1", "4Gi")
     assert plan.worker_pod.placement.node_selector == {"kubernetes.io/os": "linux"}
-    assert "--thresh" in plan.process_args
+    assert "--threshold" in plan.process_args
     assert "0.3" in plan.process_args
-    assert "--execution-provider" not in plan.process_args
+    assert plan.process_args[plan.process_args.index("--execution-provider") + 1] == "auto"  # the default
     assert plan.pull_policy == "IfNotPresent"
 
 
@@ -125,6 +131,36 @@ def test_gpu_job_layers_gpu_defaults_over_the_plain_ones(cfg: OperatorConfig) ->
     assert plan.cpu_pod.placement.tolerations is None
 
 
+@pytest.mark.parametrize(
+    ("asked", "fallback", "runtime"),
+    [
+        (None, False, ExecutionProvider.CUDA),  # a GPU job's pods need their GPU
+        (ExecutionProvider.AUTO, False, ExecutionProvider.CUDA),
+        (ExecutionProvider.TENSORRT, False, ExecutionProvider.TENSORRT),
+        (ExecutionProvider.CPU, False, ExecutionProvider.CPU),  # asked for by name
+        (None, True, ExecutionProvider.AUTO),  # CUDA where it starts, else the CPU, as recorded
+        (ExecutionProvider.CUDA, True, ExecutionProvider.AUTO),
+        (ExecutionProvider.TENSORRT, True, ExecutionProvider.TENSORRT),
+    ],
+)
+def test_a_gpu_jobs_runtime_needs_the_gpu_unless_the_spec_allows_the_cpu(
+    asked: ExecutionProvider | None, fallback: bool, runtime: ExecutionProvider
+) -> None:
+    assert gpu_runtime(asked, fallback) is runtime
+
+
+def test_a_gpu_job_asking_auto_gets_cuda_and_with_the_fallback_auto(cfg: OperatorConfig) -> None:
+    def runtime(**resources: object) -> str:
+        args = resolve(
+            spec(detector={"executionProvider": "auto"}, resources=resources), OWNER, cfg
+        ).process_args
+        return args[args.index("--execution-provider") + 1]
+
+    assert runtime(gpus=1) == "cuda"
+    assert runtime(gpus=1, allowCpuFallback=True) == "auto"
+    assert runtime(gpus=0) == "auto"
+
+
 def test_spec_wins_over_defaults(cfg: OperatorConfig) -> None:
     plan = resolve(
         spec(detector={"name": "scrfd", "threshold": 0.6}, images={"worker": "mine:1"},
@@ -133,7 +169,7 @@ def test_spec_wins_over_defaults(cfg: OperatorConfig) -> None:
         cfg,
     )  # fmt: skip
     args = plan.process_args
-    assert args[args.index("--thresh") + 1] == "0.6"
+    assert args[args.index("--threshold") + 1] == "0.6"
     assert args[args.index("--detector") + 1] == "scrfd"
     assert plan.cpu_pod.image == "mine:1"
     assert plan.cpu_pod.placement.node_selector == {"kubernetes.io/os": "windows"}
@@ -207,3 +243,56 @@ def test_a_request_the_spec_sets_above_the_limit_is_an_invalid_spec(cfg: Operato
 )
 def test_quantities_compare_by_value(text: int | str, value: float) -> None:
     assert float(quantity_value(text)) == value
+
+
+POLICY = JobPolicy(images=("reg.example/fb/worker",), endpoints=("https://s3.example",), secrets=("fb-s3",))
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        ({}, []),  # unset fields take the administrator's defaults
+        ({"images": {"worker": "reg.example/fb/worker:1.2"}}, []),
+        ({"images": {"worker": "reg.example/fb/worker@sha256:" + "a" * 64}}, []),
+        (
+            {"images": {"worker": "reg.example/fb/worker-evil:1"}},
+            ["spec.images.worker"],
+        ),  # not a prefix match
+        ({"images": {"gpuWorker": "miner:1"}}, ["spec.images.gpuWorker"]),
+        ({"storage": {"endpoint": "https://s3.example", "credentialsSecret": {"name": "fb-s3"}}}, []),
+        ({"storage": {"endpoint": "https://collector.example"}}, ["spec.storage.endpoint"]),
+        ({"storage": {"credentialsSecret": {"name": "other-team"}}}, ["spec.storage.credentialsSecret.name"]),
+    ],
+)
+def test_a_spec_may_name_only_what_the_job_policy_allows(fields: dict[str, Any], refused: list[str]) -> None:
+    found = policy_violations(spec(**fields), POLICY)
+    assert [v.split()[0] for v in found] == refused
+
+
+def test_the_operator_refuses_what_the_policy_does_not_allow_naming_what_is(cfg: OperatorConfig) -> None:
+    """For clusters without admission policies: the same lists, from the operator's defaults."""
+    policed = replace(cfg, defaults=cfg.defaults.model_copy(update={"job_policy": POLICY}))
+    with pytest.raises(
+        InvalidSpecError, match=r"spec.storage.endpoint https://x is not allowed; .*https://s3.example"
+    ):
+        resolve(spec(storage={"endpoint": "https://x"}), OWNER, policed)
+    assert resolve(spec(), OWNER, policed).storage.endpoint == cfg.defaults.storage.endpoint
+    assert policy_violations(spec(images={"worker": "anything:1"}), JobPolicy()) == []  # no lists: no policy
+
+
+@pytest.mark.parametrize(
+    ("output", "refused"),
+    [
+        ({"key": "a/b.mov"}, True),  # the input's bucket by default
+        ({"bucket": "media", "key": "a/b.mov"}, True),
+        ({"bucket": "other", "key": "a/b.mov"}, False),
+        ({"key": "a/b.blurred.mov"}, False),
+        ({}, False),  # the default key is the input's with .blurred.mp4
+    ],
+)
+def test_the_output_is_never_the_input(output: dict[str, str], refused: bool) -> None:
+    if refused:
+        with pytest.raises(ValidationError, match="output is the input"):
+            spec(output=output)
+    else:
+        spec(output=output)

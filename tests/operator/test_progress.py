@@ -86,3 +86,23 @@ def test_no_estimate_before_a_chunk_is_done_after_the_last_or_without_times() ->
     compose = raw_job(Stage.COMPOSE, state="complete")
     record = pod_view(raw_pod(compose, result={"stage": "compose", "faces": 1, "frames": 4})).result
     assert progress((4, 40), work, finished, record).estimated_completion_time is None
+
+
+def test_the_runtime_is_where_the_completed_chunks_ran_each_named_once() -> None:
+    gpu = {"runtime": "CUDAExecutionProvider", "device": "NVIDIA L4, 22.5 GiB"}
+    pods = [
+        raw_pod(WORK, index=0, result=process_result(0, faces=1) | gpu),
+        raw_pod(WORK, index=1, result=process_result(1, faces=1) | gpu),
+        raw_pod(WORK, index=3, result=process_result(3, faces=1) | {"runtime": "CPUExecutionProvider"}),
+    ]  # index 3 is not completed yet
+    shown = progress((4, 40), job_view(WORK), [pod_view(p) for p in pods])
+    assert shown.runtime == "CUDAExecutionProvider on NVIDIA L4, 22.5 GiB"
+    assert progress((4, 40), job_view(WORK), []).runtime is None  # not known: never guessed
+    nvenc = gpu | {"encoder": "h264_nvenc"}  # the encoder follows the runtime, for a GPU that has NVENC
+    encoded = [raw_pod(WORK, index=i, result=process_result(i, faces=1) | nvenc) for i in (0, 1)]
+    shown = progress((4, 40), job_view(WORK), [pod_view(p) for p in encoded])
+    assert shown.runtime == "CUDAExecutionProvider on NVIDIA L4, 22.5 GiB, h264_nvenc"
+    compose = raw_job(Stage.COMPOSE, state="complete")
+    mixed = ["CUDAExecutionProvider on NVIDIA L4, 22.5 GiB", "CPUExecutionProvider on CPU, 4 cores"]
+    record = pod_view(raw_pod(compose, result={"stage": "compose", "runtimes": mixed})).result
+    assert progress((4, 40), job_view(WORK), [], record).runtime == "; ".join(mixed)  # chunk pods gone

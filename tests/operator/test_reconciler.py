@@ -33,6 +33,7 @@ class FakeKube:
             "status": status or {},
         }  # fmt: skip
         self.jobs: dict[str, JSON] = {}
+        self.pods: list[JSON] = []
         self.patches: list[JSON] = []
         self.conflicts = 0  # patches to refuse, as if someone wrote in between
 
@@ -44,7 +45,10 @@ class FakeKube:
         return [copy.deepcopy(j) for j in self.jobs.values()]
 
     def list_pods(self, namespace: str, selector: str) -> list[JSON]:
-        return []
+        return copy.deepcopy(self.pods)
+
+    def resume_job(self, namespace: str, name: str) -> None:
+        self.jobs[name]["spec"]["suspend"] = False
 
     def create_job(self, manifest: JSON) -> bool:
         name = manifest["metadata"]["name"]
@@ -157,6 +161,27 @@ def test_cleanup_after_deletion(spec_extra: JSON, status: JSON, cleaned: bool) -
     if cleaned:
         job = kube.jobs[f"clip-cleanup-{OWNER.uid[:8]}"]
         assert "ownerReferences" not in job["metadata"]
+        assert job["spec"]["suspend"] is False  # no pod of the job was left: it starts at once
+
+
+def test_a_deleted_job_s_cleanup_waits_until_its_pods_are_gone() -> None:
+    """A worker still terminating could write after the cleanup ran: the cleanup Job stays suspended
+    while any other pod of the job is listed, and starts on the event of the last one's deletion."""
+    status = {"phase": "Processing", "jobs": {"split": "clip-split", "work": "clip-work"}}
+    kube, events = FakeKube(SPEC, status), Posted()
+    assert kube.body is not None
+    worker = {"metadata": {"name": "clip-work-0", "labels": {"faceblur.dev/stage": "work"},
+                           "deletionTimestamp": "2026-01-01T00:00:00Z"}}  # fmt: skip
+    kube.pods = [worker]
+    r = reconciler(kube, events)
+    name = asyncio.run(r.cleanup_after_deletion(kube.body))
+    assert name is not None
+    assert kube.jobs[name]["spec"]["suspend"] is True
+    assert asyncio.run(r.release_deletion_cleanup(OWNER.namespace, OWNER.uid)) is False  # still there
+    kube.pods = [{"metadata": {"name": f"{name}-x", "labels": {"faceblur.dev/stage": "cleanup"}}}]
+    assert asyncio.run(r.release_deletion_cleanup(OWNER.namespace, OWNER.uid)) is True
+    assert kube.jobs[name]["spec"]["suspend"] is False
+    assert asyncio.run(r.release_deletion_cleanup(OWNER.namespace, OWNER.uid)) is False  # once
 
 
 @pytest.mark.parametrize(

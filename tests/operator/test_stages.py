@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from faceblur_operator.api import ConditionStatus, ConditionType, Phase, Reason
-from faceblur_operator.conditions import ORDER
 from faceblur_operator.naming import Stage
-from faceblur_operator.stages import STAGES, CreateJob, decide
+from faceblur_operator.stages import CreateJob, decide
 from operator_support import job_plan, observation, process_result, raw_job, raw_pod, split_result
 
 SPLIT_DONE = raw_job(Stage.SPLIT, state="complete")
@@ -31,6 +30,8 @@ RESULTS = {
 }
 F, T = ConditionStatus.FALSE, ConditionStatus.TRUE
 SPLIT, PROCESSED, COMPLETE = ConditionType.SPLIT, ConditionType.PROCESSED, ConditionType.COMPLETE
+READY, RECONCILING, STALLED = ConditionType.READY, ConditionType.RECONCILING, ConditionType.STALLED
+STAGE_CONDITIONS = (SPLIT, PROCESSED, COMPLETE, ConditionType.VERIFIED, ConditionType.FAILED)
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,45 @@ def test_each_stage_in_each_state(row: Row) -> None:
         assert status.message.endswith("created, waiting for it to start")
 
 
-def test_the_table_runs_split_work_compose_with_one_condition_each() -> None:
-    assert [row.stage for row in STAGES] == [Stage.SPLIT, Stage.WORK, Stage.COMPOSE]
-    assert [row.next for row in STAGES] == [Stage.WORK, Stage.COMPOSE, None]
-    assert [row.condition for row in STAGES] == list(ORDER[:3])
-    assert [row.stage for row in STAGES if row.indexed] == [Stage.WORK]
+def test_each_pass_hands_a_completed_stage_to_the_next_which_turns_its_own_condition_true() -> None:
+    """Every Job completes before the next pass: split, then work with a completion per chunk, then
+    compose; each pass turns one more condition True and reports that stage's duration once."""
+    jobs: list[dict[str, Any]] = []
+    pods: list[dict[str, Any]] = []
+    status = None
+    created, true, finished, whole = [], [], [], []
+    for _ in range(4):
+        decision = decide(observation(jobs, pods, status=status))
+        status = decision.status
+        created.append([(a.stage, a.chunks) for a in decision.actions if isinstance(a, CreateJob)])
+        true.append([c.type for c in status.conditions if c.status == T and c.type in STAGE_CONDITIONS])
+        whole.append({c.type: c.status for c in status.conditions if c.type not in STAGE_CONDITIONS})
+        finished.append([stage for stage, _seconds in decision.finished_stages])
+        for stage, chunks in created[-1]:
+            job = raw_job(stage, state="complete", completions=chunks, completed="0-3" if chunks else "")
+            jobs.append(job)
+            pods += (
+                [raw_pod(job, index=i, result=process_result(i, faces=1)) for i in range(4)]
+                if stage == Stage.WORK
+                else [raw_pod(job, result=RESULTS[stage])]
+            )
+    assert created == [[(Stage.SPLIT, None)], [(Stage.WORK, 4)], [(Stage.COMPOSE, None)], []]
+    assert true == [[], [SPLIT], [SPLIT, PROCESSED], [SPLIT, PROCESSED, COMPLETE]]
+    assert finished == [[], [Stage.SPLIT], [Stage.WORK], [Stage.COMPOSE]]
+    assert status is not None
+    assert status.phase == Phase.SUCCEEDED
+    running = {READY: F, RECONCILING: T, STALLED: F}  # kstatus: InProgress, then Current
+    assert whole == [running, running, running, {READY: T, RECONCILING: F, STALLED: F}]
+
+
+def test_a_failed_job_is_stalled_and_not_ready_with_the_failure_as_reason() -> None:
+    split = raw_job(Stage.SPLIT, state="failed")
+    failed = raw_pod(split, phase="Failed", result={"error": "no such key", "reason": "InvalidInput"})
+    status = decide(observation([split], [failed])).status
+    conditions = {c.type: c for c in status.conditions}
+    assert (conditions[READY].status, conditions[STALLED].status, conditions[RECONCILING].status) == (F, T, F)
+    assert conditions[READY].reason == conditions[STALLED].reason == status.reason
+    assert conditions[READY].message == status.message
 
 
 def test_an_impossible_spec_starts_no_cleanup_job_even_with_cleanup_always() -> None:

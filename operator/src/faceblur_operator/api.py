@@ -17,18 +17,20 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from faceblur_contract import defaults as d
-from faceblur_contract.enums import (
-    DetectorName,
-    ExecutionProvider,
-    MaskShape,
-    ReplaceWith,
-    SplitMode,
-    X264Preset,
-)
+from faceblur_contract.enums import ExecutionProvider, SplitMode, TruncatedInput
+from faceblur_contract.options import BY_SPEC, Codec, Option
 from faceblur_contract.regions import INSIDE_X, INSIDE_Y, TIMES_IN_ORDER, region_problem
 from faceblur_contract.regions import Region as RegionValue
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel, to_snake
 
 GROUP = "faceblur.dev"
 VERSION = "v1alpha1"
@@ -44,6 +46,11 @@ NAME_MAX = 253
 KEY_MAX = 1024
 URL_MAX = 2048
 TEXT_MAX = 256
+
+# An extended resource's name: a DNS subdomain prefix, then a name (Kubernetes' qualified names).
+EXTENDED_RESOURCE_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+DRIVER_MAJOR_LABEL = "nvidia.com/cuda.driver-version.major"  # GPU Feature Discovery's
 
 _DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
 QUANTITY_PATTERN = rf"^(\+|-)?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
@@ -134,6 +141,10 @@ class ConditionType(StrEnum):
     COMPLETE = "Complete"  # True once the output is published
     VERIFIED = "Verified"  # True: the check found no residual face; False: it found some (see status)
     FAILED = "Failed"  # True while the job is failed (False again after a retry)
+    # The job as a whole, as kstatus reads it (Flux, Argo CD, kubectl wait --for=condition=Ready):
+    READY = "Ready"  # True once the output is published; False with the reason while not
+    RECONCILING = "Reconciling"  # True while the job runs (abnormal-true, as kstatus defines it)
+    STALLED = "Stalled"  # True while the job is failed (abnormal-true)
 
 
 class ConditionStatus(StrEnum):
@@ -169,6 +180,11 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "InternalError"  # a worker bug or crash that kept failing
     CHUNK_FAILED = "ChunkFailed"  # one or more chunks failed more often than allowed
     RESIDUAL_FACES = "ResidualFaces"  # the check found faces left sharp (over the bound: nothing published)
+    GPU_UNAVAILABLE = "GPUUnavailable"  # a GPU job's pod cannot use its GPU (image, runtime, driver)
+    PREFIX_IN_USE = "PrefixInUse"  # the intermediates prefix holds another job's objects, or another input's
+    OUTPUT_EXISTS = "OutputExists"  # the output exists, is not this job's and spec.output.overwrite is false
+    INPUT_TRUNCATED = "InputTruncated"  # the input ends early or cannot be read to its end (exit code 10)
+    INSUFFICIENT_SCRATCH = "InsufficientScratch"  # no node has the scratch space (ephemeral-storage) needed
     RESULT_MISSING = "ResultMissing"  # a stage succeeded but its pod and result are gone
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     JOB_FAILED = "JobFailed"  # a Job failed for a reason none of the above names
@@ -177,9 +193,52 @@ class Reason(StrEnum):
 # ----------------------------------------------------------------------------------------------- spec
 
 
+def _spec_field(item: Option, *, unset_by_default: bool) -> tuple[Any, Any]:
+    """(type, pydantic Field) of one catalogue option in the spec: its default, bounds and help."""
+    kind: Any = item.base
+    limits: dict[str, Any] = item.bounds.field()
+    if item.codec is Codec.SCALE:
+        kind, limits = str, {"pattern": d.SCALE_PATTERN, "max_length": d.SCALE_MAX_LENGTH}
+    elif item.codec is Codec.TEXT:
+        limits["max_length"] = URL_MAX
+    elif item.codec is Codec.REGIONS:
+        return list[Region], Field(
+            default_factory=list, max_length=d.REGIONS_MAX, description=item.description
+        )
+    if unset_by_default or item.optional:
+        return kind | None, Field(None, description=item.description, **limits)
+    return kind, Field(item.default, description=item.description, **limits)
+
+
+def _options_of(section: str, *, unset_by_default: bool = False) -> type[_Api]:
+    """A model of the catalogue's options under spec.<section> ('' for those at the spec's top), in
+    the catalogue's order: adding a processing option adds its spec field with nothing written here."""
+    fields = {
+        to_snake(path.removeprefix(section).lstrip(".")): _spec_field(item, unset_by_default=unset_by_default)
+        for path, item in BY_SPEC.items()
+        if path.rpartition(".")[0] == section
+    }
+    return create_model(f"_{section or 'spec'}_options", __base__=_Api, **fields)  # type: ignore[call-overload,no-any-return]
+
+
+def option_values(spec: FaceBlurJobSpec) -> dict[str, Any]:
+    """The catalogue's options as this spec sets them, by spec path (regions as the contract's),
+    for `faceblur_contract.options.options_from_spec`."""
+    values: dict[str, Any] = {}
+    for path in BY_SPEC:
+        node: Any = spec
+        for part in path.split("."):
+            node = getattr(node, to_snake(part)) if node is not None else None
+        values[path] = [region.value() for region in node] if isinstance(node, list) else node
+    return values
+
+
 INPUT_RULE = "input needs either url, or both bucket and key"
 CHUNKING_RULE = "set at most one of framesPerChunk and chunks"
 OUTPUT_RULE = "output.bucket and output.key are required when the input is a URL"
+OUTPUT_IS_INPUT_RULE = (
+    "output is the input (the same bucket and key): the input is never overwritten, choose another output.key"
+)
 GPU_OPENVINO_RULE = (
     "detector.executionProvider openvino runs on the CPU and GPU workers (resources.gpus > 0) run the"
     " GPU image, which has no OpenVINO: use auto, cuda or tensorrt"
@@ -206,6 +265,12 @@ class Input(_Api):
         pattern=r"^https?://",
         description="An http(s) URL to read the input from, instead of bucket and key.",
     )
+    if_truncated: TruncatedInput = Field(
+        d.TRUNCATED_INPUT.default,
+        description="An input that ends before its header says, or cannot be read to its end (an"
+        " incomplete upload): refuse (the job fails at split with InputTruncated, before any work) or"
+        " readable (anonymize the frames that can be read; the result says how many).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Input:
@@ -226,7 +291,16 @@ class Output(_Api):
         None,
         min_length=1,
         max_length=KEY_MAX,
-        description="Key of the output. Default: the input's key, its extension replaced by '.blurred.mp4'.",
+        description="Key of the output. Default: the input's key with '.blurred' before its extension where"
+        " faceblur writes it (.mp4, .m4v, .mov, .qt, .mkv; a .mov keeps its PCM audio), else '.blurred.mp4'"
+        " (clip.avi: clip.blurred.mp4).",
+    )
+    overwrite: bool = Field(
+        False,
+        description=(
+            "Replace an existing object at the output. Default: false, the job fails with OutputExists"
+            " before any work (an output this job published itself, on a retry, is not refused)."
+        ),
     )
 
 
@@ -277,65 +351,6 @@ class Storage(_Api):
     )
 
 
-class Detector(_Api):
-    """The face detector run on every frame. Unset fields come from the operator's defaults."""
-
-    name: DetectorName | None = Field(
-        None, description="centerface (fast, built in) or scrfd (more accurate, needs a model)."
-    )
-    model: str | None = Field(
-        None, max_length=URL_MAX, description="Model file path in the worker image, or an http(s) URL."
-    )
-    threshold: float | None = Field(
-        None,
-        **d.THRESHOLD.bounds.field(),
-        description="Detection score threshold. Default: the detector's own.",
-    )
-    scale: str | None = Field(
-        None,
-        pattern=d.SCALE_PATTERN,
-        max_length=d.SCALE_MAX_LENGTH,
-        description="Inference size WxH (e.g. 640x360). Default: the detector's own.",
-    )
-    batch_size: int | None = Field(
-        None, **d.BATCH_SIZE.bounds.field(), description="Frames per inference batch. Default: the worker's."
-    )
-    execution_provider: ExecutionProvider | None = Field(
-        None,
-        description=(
-            "Inference runtime: onnxruntime's tensorrt, cuda or cpu, or openvino (CenterFace on the CPU,"
-            " bfloat16 on CPUs with AMX or AVX-512 BF16). Default: auto (TensorRT, CUDA, then CPU)."
-        ),
-    )
-
-
-class Anonymization(_Api):
-    """How a detected face is hidden."""
-
-    method: ReplaceWith = Field(d.REPLACE_WITH.default, description="blur, mosaic or solid.")
-    mask_shape: MaskShape = Field(d.MASK_SHAPE.default, description="ellipse or box.")
-    mask_scale: float = Field(
-        d.MASK_SCALE.default,
-        **d.MASK_SCALE.bounds.field(),
-        description="Factor by which a face box grows before masking.",
-    )
-
-
-class Smoothing(_Api):
-    """Temporal smoothing: a face found in frame f also covers its neighbours, across chunks too."""
-
-    look_back: int = Field(
-        d.LOOK_BACK.default,
-        **d.LOOK_BACK.bounds.field(),
-        description="Frames after a detection that stay covered.",
-    )
-    look_ahead: int = Field(
-        d.LOOK_AHEAD.default,
-        **d.LOOK_AHEAD.bounds.field(),
-        description="Frames before a detection that are covered.",
-    )
-
-
 class Region(_Api):
     """A rectangle of the displayed frame (rotation applied), in fractions of its width and height,
     optionally only from start (inclusive) to end (exclusive), in seconds from the first frame."""
@@ -371,66 +386,36 @@ class Region(_Api):
         return RegionValue(self.left, self.top, self.width, self.height, self.start, self.end)
 
 
-class Regions(_Api):
+class Detector(_options_of("detector", unset_by_default=True)):  # type: ignore[misc]
+    """The face detector run on every frame. Unset fields come from the operator's defaults."""
+
+
+class Anonymization(_options_of("anonymization")):  # type: ignore[misc]
+    """How a detected face is hidden."""
+
+
+class Smoothing(_options_of("smoothing")):  # type: ignore[misc]
+    """Temporal smoothing: a face found in frame f also covers its neighbours, across chunks too."""
+
+
+class Regions(_options_of("regions")):  # type: ignore[misc]
     """Fixed regions: keep (never anonymized by face masks or fail-secure, e.g. a presenter's corner)
     and blur (always anonymized, e.g. a window or a screen); blur wins where both cover a pixel."""
 
-    keep: list[Region] = Field(
-        default_factory=list, max_length=d.REGIONS_MAX, description="Regions faces are never anonymized in."
-    )
-    blur: list[Region] = Field(
-        default_factory=list, max_length=d.REGIONS_MAX, description="Regions that are always anonymized."
-    )
 
-
-class FailSecure(_Api):
+class FailSecure(_options_of("failSecure")):  # type: ignore[misc]
     """Anonymize the whole frame where detection failed, or where a confirmed face was no longer
     detected for longer than smoothing.lookBack without leaving through the frame's edge."""
 
-    enabled: bool = Field(d.FAIL_SECURE.default, description="Turn fail-secure on.")
-    hold_frames: int = Field(
-        d.FAIL_SECURE_HOLD.default,
-        **d.FAIL_SECURE_HOLD.bounds.field(),
-        description="Most frames a lost face keeps the whole frame anonymized (unless found again).",
-    )
 
-
-class Verification(_Api):
+class Verification(_options_of("verification")):  # type: ignore[misc]
     """The residual-face check: each chunk worker re-detects its output, more sensitively than the
     processing did, and reports what still looks like a sharp face (status.verification, a report
     beside the output, the condition Verified and an Event)."""
 
-    enabled: bool = Field(d.VERIFY.default, description="Run the check.")
-    every: int = Field(
-        d.VERIFY_EVERY.default,
-        **d.VERIFY_EVERY.bounds.field(),
-        description="Check every n-th frame (1: every frame; the default costs 8-17 % of the time).",
-    )
-    threshold_factor: float = Field(
-        d.VERIFY_THRESHOLD_FACTOR.default,
-        **d.VERIFY_THRESHOLD_FACTOR.bounds.field(),
-        description="The check's thresholds: the detector's and the score of a face on its own, times this.",
-    )
-    scale_factor: float = Field(
-        d.VERIFY_SCALE_FACTOR.default,
-        **d.VERIFY_SCALE_FACTOR.bounds.field(),
-        description="The check's inference size: the detector's times this (finer finds smaller faces).",
-    )
-    max_residual_frames: int | None = Field(
-        d.VERIFY_MAX_RESIDUAL_FRAMES.default,
-        **d.VERIFY_MAX_RESIDUAL_FRAMES.bounds.field(),
-        description="Fail the job, publishing nothing, when more checked frames than this keep a face"
-        " (0: none allowed). Default: report only.",
-    )
 
-
-class Encoding(_Api):
+class Encoding(_options_of("encoding")):  # type: ignore[misc]
     """H.264 encoding of the anonymized chunks."""
-
-    crf: int = Field(
-        d.CRF.default, **d.CRF.bounds.field(), description="x264 constant rate factor (lower is better)."
-    )
-    preset: X264Preset = Field(d.PRESET.default, description="x264 preset.")
 
 
 class Chunking(_Api):
@@ -469,7 +454,32 @@ class WorkerResources(_Api):
     """Resources of each worker pod. Unset fields come from the operator's defaults."""
 
     gpus: int | None = Field(
-        None, ge=0, le=16, description="NVIDIA GPUs per worker pod (nvidia.com/gpu). 0: CPU only."
+        None,
+        ge=0,
+        le=1,
+        description="GPUs per worker pod: 0 (CPU only) or 1. Chunks are independent, so more GPUs come"
+        " from more pods (parallelism), each using the one device it is given.",
+    )
+    gpu_resource: str | None = Field(
+        None,
+        max_length=NAME_MAX,
+        pattern=EXTENDED_RESOURCE_PATTERN,
+        description="The extended resource a GPU is requested as: nvidia.com/gpu, a renamed time-sliced"
+        " one (nvidia.com/gpu.shared) or a MIG profile of the mixed strategy (nvidia.com/mig-1g.10gb)."
+        " Default: the operator's, else nvidia.com/gpu.",
+    )
+    min_driver_major: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Run GPU worker pods only on nodes whose NVIDIA driver is at least this major version,"
+        " by GPU Feature Discovery's label nvidia.com/cuda.driver-version.major (nodes without it are"
+        " avoided too); the GPU image's CUDA 13 needs 580. Default: the operator's, else any node.",
+    )
+    allow_cpu_fallback: bool = Field(
+        False,
+        description="A GPU job's pods that cannot use their GPU run the detector on the CPU (slower;"
+        " status.progress.runtime says so) instead of failing with GPUUnavailable.",
     )
     requests: ResourceAmounts | None = Field(None, description="Requested CPU and memory.")
     limits: ResourceAmounts | None = Field(None, description="CPU and memory limits.")
@@ -513,14 +523,19 @@ def _section(model: type[BaseModel], description: str) -> Any:
     return Field(default_factory=model, description=description, json_schema_extra={"default": {}})
 
 
-class FaceBlurJobSpec(_Api):
-    """What to anonymize, where to put it, and how. Immutable once the job has started."""
+class FaceBlurJobSpec(_options_of("")):  # type: ignore[misc]
+    """What to anonymize, where to put it, and how. Immutable."""
 
     model_config = ConfigDict(
         json_schema_extra=_rules(
             (
                 "has(self.input.bucket) || (has(self.output.bucket) && has(self.output.key))",
                 OUTPUT_RULE,
+            ),
+            (
+                "!has(self.input.key) || !has(self.output.key) || self.output.key != self.input.key"
+                " || (has(self.output.bucket) && self.output.bucket != self.input.bucket)",
+                OUTPUT_IS_INPUT_RULE,
             ),
             (
                 "!has(self.resources) || !has(self.resources.gpus) || self.resources.gpus == 0"
@@ -549,14 +564,15 @@ class FaceBlurJobSpec(_Api):
     chunking: Chunking = _section(Chunking, "How the input is cut into chunks.")
     parallelism: int = Field(4, ge=1, le=1000, description="Most worker pods running at once.")
     max_retries_per_chunk: int = Field(
-        2, ge=0, le=10, description="Retries of a failing chunk before the job fails (backoffLimitPerIndex)."
+        2,
+        ge=0,
+        le=10,
+        description="Retries of a failing chunk (its pod's group of chunks) before the job fails "
+        "(backoffLimitPerIndex).",
     )
     resources: WorkerResources | None = Field(None, description="Resources of each worker pod.")
     placement: Placement | None = Field(None, description="Node selection for the pods.")
     images: Images | None = Field(None, description="Image overrides.")
-    debug: bool = Field(
-        d.DEBUG.default, description="Also write a debug video with boxes and scores and a contact sheet PNG."
-    )
     cleanup: CleanupPolicy = Field(
         CleanupPolicy.ON_SUCCESS, description="When intermediates are deleted: OnSuccess, Always or Never."
     )
@@ -568,9 +584,12 @@ class FaceBlurJobSpec(_Api):
     )
 
     @model_validator(mode="after")
-    def _cross_field_rules(self) -> FaceBlurJobSpec:
+    def _cross_field_rules(self) -> FaceBlurJobSpec:  # the CEL rules above, for specs parsed here
         if self.input.url is not None and (self.output.bucket is None or self.output.key is None):
             raise ValueError(OUTPUT_RULE)
+        same_bucket = self.output.bucket in (None, self.input.bucket)
+        if self.input.key is not None and self.output.key == self.input.key and same_bucket:
+            raise ValueError(OUTPUT_IS_INPUT_RULE)
         gpus = self.resources.gpus if self.resources else None
         if gpus and self.detector and self.detector.execution_provider is ExecutionProvider.OPENVINO:
             raise ValueError(GPU_OPENVINO_RULE)
@@ -583,7 +602,9 @@ class FaceBlurJobSpec(_Api):
 class Condition(_Status):
     """A Kubernetes-style condition: lastTransitionTime changes only when status changes."""
 
-    type: ConditionType = Field(description="Split, Processed, Complete, Verified or Failed.")
+    type: ConditionType = Field(
+        description="Split, Processed, Complete, Verified, Failed; Ready, Reconciling, Stalled (kstatus)."
+    )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: Reason = Field(description="Machine-readable cause.")
     message: str = Field("", description="Human-readable detail.")
@@ -600,6 +621,11 @@ class Progress(_Status):
     frames_total: int | None = Field(None, description="Frames of the input.")
     frames_processed: int = Field(0, description="Frames of the completed chunks.")
     faces_found: int = Field(0, description="Face boxes anonymized so far (detected and carried).")
+    runtime: str | None = Field(
+        None,
+        description="Where the chunks' inference ran, e.g. 'CUDAExecutionProvider on NVIDIA L4, 22.5 GiB'"
+        " (several, separated by '; ', when chunks ran on different runtimes).",
+    )
     estimated_completion_time: str | None = Field(
         None,
         description="When the last chunk should be done, at the worker Job's pace so far.",
@@ -646,7 +672,7 @@ class FaceBlurJobStatus(_Status):
     observed_generation: int | None = Field(None, description="The spec generation last acted on.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Split, Processed, Complete, Verified, Failed.",
+        description="Split, Processed, Complete, Verified, Failed; Ready, Reconciling, Stalled.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     progress: Progress | None = Field(None, description="Chunks, frames and faces.")
@@ -658,6 +684,13 @@ class FaceBlurJobStatus(_Status):
     )
     input: str | None = Field(None, description="URL of the input.")
     output: str | None = Field(None, description="URL of the output video.")
+    output_plan: str | None = Field(
+        None,
+        description="What the output keeps, as split planned it before any work: its container, and each"
+        " stream besides the video copied, transcoded (and why), recreated (a timecode track) or dropped"
+        " (and why), e.g. 'MP4; audio #1 pcm_s16le -> aac 256 kb/s (MP4 players seldom play pcm_s16le;"
+        " name the output .mov or .mkv to keep it as it is)'.",
+    )
     intermediates: str | None = Field(None, description="URL of the intermediates (the worker's job URL).")
     debug: DebugArtefacts | None = Field(None, description="Debug video and contact sheet, when debug is on.")
     verification: VerificationStatus | None = Field(None, description="What the residual-face check found.")
@@ -680,9 +713,12 @@ class FaceBlurJobResource(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         json_schema_extra=_rules(
+            # Always, as a Job's template: the operator creates Jobs before its first status write,
+            # so a rule keyed on status.phase let an edit through with the Jobs' old arguments.
             (
-                "!has(oldSelf.status) || !has(oldSelf.status.phase) || self.spec == oldSelf.spec",
-                "spec is immutable once the job has started: delete and recreate the FaceBlurJob to change",
+                "self.spec == oldSelf.spec",
+                "spec is immutable: delete and recreate the FaceBlurJob to change it"
+                " (a failed one can be retried with the faceblur.dev/retry annotation)",
             )
         ),
     )
@@ -694,7 +730,8 @@ class FaceBlurJobResource(BaseModel):
 
 
 def parse_spec(raw: Any) -> FaceBlurJobSpec:
-    return FaceBlurJobSpec.model_validate(raw or {})
+    spec: FaceBlurJobSpec = FaceBlurJobSpec.model_validate(raw or {})
+    return spec
 
 
 def parse_status(raw: Any) -> FaceBlurJobStatus:

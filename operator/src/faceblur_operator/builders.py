@@ -1,7 +1,7 @@
 """Pure builders of the Jobs a FaceBlurJob runs: a plan in, a Kubernetes Job manifest (a dict) out.
 
     <name>-split    faceblur split:   cuts the input into chunks and writes the manifest
-    <name>-work     faceblur process: an Indexed Job, one completion per chunk
+    <name>-work     faceblur process: an Indexed Job, one completion per group of chunks
     <name>-compose  faceblur compose: concatenates the chunks into the output
     <name>-cleanup  removes the intermediates (only for cleanup: Always after a failure)
 
@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from faceblur_contract.argv import cleanup_argv
 from faceblur_contract.exits import PERMANENT_EXIT_CODES
+from faceblur_contract.pods import CPU_LIMIT_ENV, CPU_REQUEST_ENV, index_count
 
 from faceblur_operator import api
-from faceblur_operator.api import ResourceAmounts
+from faceblur_operator.api import DRIVER_MAJOR_LABEL, ResourceAmounts
 from faceblur_operator.naming import (
+    ANNOTATION_CHUNKS,
+    ANNOTATION_CHUNKS_PER_INDEX,
     ANNOTATION_OWNER,
     LABEL_KUEUE_QUEUE,
     Stage,
@@ -28,10 +32,12 @@ from faceblur_operator.naming import (
     job_name,
 )
 from faceblur_operator.plan import JobPlan, PodSettings
+from faceblur_operator.scratch import EPHEMERAL_STORAGE, quantity, scratch_bytes
 
 CONTAINER = "worker"
 TERMINATION_LOG = "/dev/termination-log"
 SCRATCH = "/tmp"  # the only writable path: the root filesystem is read-only
+IDENTITY_DIR = "/var/run/secrets/faceblur/storage-identity"  # the projected web identity token
 STAGE_BACKOFF_LIMIT = 2  # retries of the split, compose and cleanup pods
 NVIDIA_CAPABILITIES = "compute,utility,video"  # video: NVDEC/NVENC inside the container
 DELETION_CLEANUP_TTL_S = 600
@@ -82,18 +88,38 @@ def storage_env(plan: JobPlan) -> list[dict[str, Any]]:
             ("FACEBLUR_S3_SECRET_KEY", access.secret_key_key),
         ):
             env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": access.secret_name, "key": key}}})
+    elif access.web_identity:  # the names minio's (and every AWS SDK's) web identity provider reads
+        env.append({"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": f"{IDENTITY_DIR}/token"})
+        env.append({"name": "AWS_ROLE_ARN", "value": access.web_identity.role_arn})
     return env
+
+
+def identity_volume(plan: JobPlan) -> dict[str, Any] | None:
+    """The projected token of the default store's web identity: for its audience only, short-lived and
+    rotated by the kubelet; the pod's API token stays unmounted (automountServiceAccountToken)."""
+    identity = plan.storage.web_identity
+    if plan.storage.secret_name or identity is None:
+        return None
+    token = {
+        "audience": identity.audience,
+        "expirationSeconds": identity.expiration_seconds,
+        "path": "token",
+    }
+    return {"name": "storage-identity", "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
 def _amounts(amounts: ResourceAmounts) -> dict[str, str]:
     return {name: str(value) for name, value in (("cpu", amounts.cpu), ("memory", amounts.memory)) if value}
 
 
-def resources(pod: PodSettings) -> dict[str, Any]:
+def resources(pod: PodSettings, scratch: int | None = None) -> dict[str, Any]:
+    """The pod's requests and limits; `scratch` bytes of ephemeral storage requested, where known."""
     out: dict[str, Any] = {}
     requests, limits = _amounts(pod.requests), _amounts(pod.limits)
+    if scratch is not None:
+        requests[EPHEMERAL_STORAGE] = quantity(scratch)
     if pod.gpus:
-        limits["nvidia.com/gpu"] = str(pod.gpus)  # extended resources: the request follows the limit
+        limits[pod.gpu_resource] = str(pod.gpus)  # extended resources: the request follows the limit
     if requests:
         out["requests"] = requests
     if limits:
@@ -101,7 +127,21 @@ def resources(pod: PodSettings) -> dict[str, Any]:
     return out
 
 
-def _container(plan: JobPlan, pod: PodSettings, command: list[str]) -> dict[str, Any]:
+def cpu_env(pod: PodSettings) -> list[dict[str, Any]]:
+    """The pod's CPU limit and request in millicores through the Downward API, each only where the pod
+    sets it (an unset limit would read as the node's CPUs): the worker plans its pipelines from them."""
+    env: list[dict[str, Any]] = []
+    for var, resource, amount in (
+        (CPU_LIMIT_ENV, "limits.cpu", pod.limits.cpu),
+        (CPU_REQUEST_ENV, "requests.cpu", pod.requests.cpu),
+    ):
+        if amount is not None:
+            field = {"containerName": CONTAINER, "resource": resource, "divisor": "1m"}
+            env.append({"name": var, "valueFrom": {"resourceFieldRef": field}})
+    return env
+
+
+def _container(plan: JobPlan, pod: PodSettings, command: list[str], scratch: int | None) -> dict[str, Any]:
     env = [
         *storage_env(plan),
         {"name": "FACEBLUR_TERMINATION_LOG", "value": TERMINATION_LOG},
@@ -109,12 +149,13 @@ def _container(plan: JobPlan, pod: PodSettings, command: list[str]) -> dict[str,
     ]
     if pod.gpus:
         env.append({"name": "NVIDIA_DRIVER_CAPABILITIES", "value": NVIDIA_CAPABILITIES})
+    env += cpu_env(pod)
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": pod.image,
         "command": command,
         "env": env,
-        "resources": resources(pod),
+        "resources": resources(pod, scratch),
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
@@ -124,20 +165,29 @@ def _container(plan: JobPlan, pod: PodSettings, command: list[str]) -> dict[str,
             "capabilities": {"drop": ["ALL"]},
         },
     }
+    if identity_volume(plan) is not None:
+        container["volumeMounts"].append(
+            {"name": "storage-identity", "mountPath": IDENTITY_DIR, "readOnly": True}
+        )
     if plan.pull_policy:
         container["imagePullPolicy"] = plan.pull_policy
     return container
 
 
-def _pod_spec(plan: JobPlan, pod: PodSettings, command: list[str]) -> dict[str, Any]:
+def _pod_spec(plan: JobPlan, pod: PodSettings, command: list[str], scratch: int | None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "restartPolicy": "Never",  # the Job retries; podFailurePolicy needs Never
         "automountServiceAccountToken": False,  # workers never talk to the API server
         "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [_container(plan, pod, command)],
+        "containers": [_container(plan, pod, command, scratch)],
         "volumes": [{"name": "scratch", "emptyDir": {}}],
     }
+    if scratch is not None:  # bounded: a pod that outgrows it is evicted, not the node's disk filled
+        spec["volumes"][0]["emptyDir"]["sizeLimit"] = quantity(scratch)
+    identity = identity_volume(plan)
+    if identity is not None:
+        spec["volumes"].append(identity)
     if plan.service_account:
         spec["serviceAccountName"] = plan.service_account
     placement = pod.placement
@@ -151,6 +201,12 @@ def _pod_spec(plan: JobPlan, pod: PodSettings, command: list[str]) -> dict[str, 
         spec["priorityClassName"] = placement.priority_class_name
     if placement.runtime_class_name:
         spec["runtimeClassName"] = placement.runtime_class_name
+    if pod.min_driver_major is not None:  # GFD's label value is the major version, compared as an integer
+        newer = {"key": DRIVER_MAJOR_LABEL, "operator": "Gt", "values": [str(pod.min_driver_major - 1)]}
+        terms = [{"matchExpressions": [newer]}]
+        spec["affinity"] = {
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}
+        }
     return spec
 
 
@@ -164,6 +220,7 @@ def _job(
     *,
     name: str | None = None,
     owned: bool = True,
+    scratch: int | None = None,
 ) -> Manifest:
     labels = child_labels(plan.owner.name, plan.owner.uid, stage, attempt)
     annotations = {ANNOTATION_OWNER: plan.owner.name}
@@ -181,7 +238,7 @@ def _job(
         spec["suspend"] = True  # Kueue admits the Job by unsuspending it
     spec["template"] = {
         "metadata": {"labels": labels, "annotations": annotations},
-        "spec": _pod_spec(plan, pod, command),
+        "spec": _pod_spec(plan, pod, command, scratch),
     }
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
@@ -197,11 +254,15 @@ def build_split_job(plan: JobPlan, attempt: int = 0) -> Manifest:
     )
 
 
-def build_worker_job(plan: JobPlan, chunks: int, attempt: int = 0) -> Manifest:
-    """One completion per chunk; the pod's index comes from JOB_COMPLETION_INDEX, set by Kubernetes."""
+def build_worker_job(
+    plan: JobPlan, chunks: int, attempt: int = 0, input_bytes: int | None = None
+) -> Manifest:
+    """An index per group of `plan.chunks_per_index` chunks (JOB_COMPLETION_INDEX in the pods).
+    With the input's size (the split's record), the pods' scratch space is requested and bounded."""
     if chunks < 1:
         raise ValueError(f"a worker Job needs at least one chunk, not {chunks}")
-    return _job(
+    indexes = index_count(chunks, plan.chunks_per_index)
+    manifest = _job(
         plan,
         Stage.WORK,
         attempt,
@@ -209,15 +270,20 @@ def build_worker_job(plan: JobPlan, chunks: int, attempt: int = 0) -> Manifest:
         ["faceblur", "process", *plan.process_args],
         {
             "completionMode": "Indexed",
-            "completions": chunks,
-            "parallelism": min(plan.parallelism, chunks),
+            "completions": indexes,
+            "parallelism": min(plan.parallelism, indexes),
             "backoffLimitPerIndex": plan.backoff_limit_per_index,
             "podFailurePolicy": pod_failure_policy(),
         },
+        scratch=scratch_bytes(Stage.WORK, input_bytes, indexes, plan.debug),  # a pod holds its group
     )
+    grouping = {ANNOTATION_CHUNKS: str(chunks), ANNOTATION_CHUNKS_PER_INDEX: str(plan.chunks_per_index)}
+    for meta in (manifest["metadata"], manifest["spec"]["template"]["metadata"]):
+        meta["annotations"] = {**meta["annotations"], **grouping}  # read back by views: indexes -> chunks
+    return manifest
 
 
-def build_compose_job(plan: JobPlan, attempt: int = 0) -> Manifest:
+def build_compose_job(plan: JobPlan, attempt: int = 0, input_bytes: int | None = None) -> Manifest:
     return _job(
         plan,
         Stage.COMPOSE,
@@ -225,11 +291,12 @@ def build_compose_job(plan: JobPlan, attempt: int = 0) -> Manifest:
         plan.cpu_pod,
         ["faceblur", "compose", *plan.compose_args],
         {"backoffLimit": STAGE_BACKOFF_LIMIT, "podFailurePolicy": pod_failure_policy()},
+        scratch=scratch_bytes(Stage.COMPOSE, input_bytes, 1, plan.debug),
     )
 
 
 def cleanup_command(plan: JobPlan) -> list[str]:
-    return ["faceblur", "cleanup", "--job", plan.job_url]
+    return ["faceblur", "cleanup", *cleanup_argv(plan.job_url, plan.owner.uid)]
 
 
 def build_cleanup_job(plan: JobPlan, attempt: int = 0) -> Manifest:
@@ -246,7 +313,8 @@ def build_cleanup_job(plan: JobPlan, attempt: int = 0) -> Manifest:
 
 def build_deletion_cleanup_job(plan: JobPlan) -> Manifest:
     """Removes intermediates after the FaceBlurJob is gone: unowned (it would be garbage-collected at
-    once otherwise) and deleted by its TTL after it finishes."""
+    once otherwise) and deleted by its TTL after it finishes. Created suspended: the operator resumes
+    it once the job's other pods are gone, since a pod still terminating could write after it ran."""
     manifest = _job(
         plan,
         Stage.CLEANUP,
@@ -257,6 +325,6 @@ def build_deletion_cleanup_job(plan: JobPlan) -> Manifest:
         name=deletion_cleanup_name(plan.owner.name, plan.owner.uid),
         owned=False,
     )
-    manifest["spec"].pop("suspend", None)  # nothing is queued for a FaceBlurJob that is gone
-    manifest["metadata"]["labels"].pop(LABEL_KUEUE_QUEUE, None)
+    manifest["spec"]["suspend"] = True  # until the job's pods are gone (Reconciler.release_deletion_cleanup)
+    manifest["metadata"]["labels"].pop(LABEL_KUEUE_QUEUE, None)  # nothing is queued for a job that is gone
     return manifest

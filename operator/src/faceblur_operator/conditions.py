@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from faceblur_operator.api import Condition, ConditionStatus, ConditionType, Reason
+from faceblur_operator.api import Condition, ConditionStatus, ConditionType, Phase, Reason
 
 ORDER = (
+    ConditionType.READY,
+    ConditionType.RECONCILING,
+    ConditionType.STALLED,
     ConditionType.SPLIT,
     ConditionType.PROCESSED,
     ConditionType.COMPLETE,
@@ -40,3 +43,17 @@ def set_condition(
 
 def is_true(conditions: list[Condition], kind: ConditionType) -> bool:
     return any(c.type == kind and c.status == ConditionStatus.TRUE for c in conditions)
+
+
+def readiness(phase: Phase) -> dict[ConditionType, ConditionStatus]:
+    """The job as a whole, as kstatus computes it: Reconciling while it runs (InProgress), Stalled
+    once it failed (Failed), Ready once the output is published (Current)."""
+
+    def flag(true: bool) -> ConditionStatus:
+        return ConditionStatus.TRUE if true else ConditionStatus.FALSE
+
+    return {
+        ConditionType.READY: flag(phase is Phase.SUCCEEDED),
+        ConditionType.RECONCILING: flag(not phase.terminal),
+        ConditionType.STALLED: flag(phase is Phase.FAILED),
+    }

@@ -1,6 +1,7 @@
 """Generate the FaceBlurJob CRD from the API models and write it where the manifests and chart take it.
 
-    python -m faceblur_operator.crd            # (re)write the CRD files and the field reference
+    python -m faceblur_operator.crd            # (re)write the CRD files, the field reference and the
+                                               # detector sections of the chart's values schema and docs
     python -m faceblur_operator.crd --check    # exit 1 if any of them is stale
 
 The test suite runs the check, so an API change without regenerated files fails CI.
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from faceblur_operator import api
+from faceblur_operator.chartschema import VALUES, VALUES_SCHEMA, values_schema, values_yaml
 from faceblur_operator.openapi import structural_schema
 from faceblur_operator.reference import render_reference
 
@@ -49,6 +51,13 @@ PRINTER_COLUMNS = [
         "type": "string",  # a date column shows an age, and a time to come as "<invalid>"
         "jsonPath": ".status.progress.estimatedCompletionTime",
         "description": "When the last chunk should be done.",
+        "priority": 1,
+    },
+    {
+        "name": "Runtime",
+        "type": "string",
+        "jsonPath": ".status.progress.runtime",
+        "description": "Where the chunks' inference ran.",
         "priority": 1,
     },
     {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
@@ -118,26 +127,33 @@ def render() -> str:
     return HEADER + body
 
 
-def generated_files() -> dict[Path, str]:
-    """Every generated file (relative path -> content)."""
+def generated_files(root: Path) -> dict[Path, str]:
+    """Every generated file (relative path -> content); the chart's values schema, generated in part,
+    where `root` has one."""
     crd = render()
-    return {**dict.fromkeys(OUTPUTS, crd), REFERENCE: render_reference(root_schema(), HEADER)}
+    files = {**dict.fromkeys(OUTPUTS, crd), REFERENCE: render_reference(root_schema(), HEADER)}
+    if (root / VALUES_SCHEMA).is_file():
+        files[VALUES_SCHEMA] = values_schema((root / VALUES_SCHEMA).read_text())
+    if (root / VALUES).is_file():
+        files[VALUES] = values_yaml((root / VALUES).read_text())
+    return files
 
 
 def stale_files(root: Path) -> list[Path]:
     return [
         root / rel
-        for rel, text in generated_files().items()
+        for rel, text in generated_files(root).items()
         if not (root / rel).is_file() or (root / rel).read_text() != text
     ]
 
 
 def write(root: Path) -> list[Path]:
-    for rel, text in generated_files().items():
+    files = generated_files(root)
+    for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return [root / rel for rel in generated_files()]
+    return [root / rel for rel in files]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,10 @@ WORKER_REASONS: dict[str, Reason] = {
     WorkerReason.STORAGE: Reason.STORAGE_ERROR,
     WorkerReason.MODEL: Reason.MODEL_ERROR,
     WorkerReason.RESIDUAL_FACES: Reason.RESIDUAL_FACES,
+    WorkerReason.GPU_UNAVAILABLE: Reason.GPU_UNAVAILABLE,
+    WorkerReason.PREFIX_IN_USE: Reason.PREFIX_IN_USE,
+    WorkerReason.OUTPUT_EXISTS: Reason.OUTPUT_EXISTS,
+    WorkerReason.INPUT_TRUNCATED: Reason.INPUT_TRUNCATED,
     WorkerReason.INTERNAL: Reason.INTERNAL_ERROR,
 }
 WAITING_REASONS = {

@@ -5,8 +5,10 @@
   it), a spec that can never work ends Failed (InvalidSpec) and raises kopf.PermanentError.
 - An event of a labelled Job or pod reconciles the FaceBlurJob that owns it: children drive the
   parent, nothing sleeps or polls. A failed pass is retried by the work queue's backoff.
-- A FaceBlurJob's DELETED event starts a best-effort cleanup of its intermediates. There is no
-  finalizer, so a FaceBlurJob never waits for the operator to be deleted.
+- A FaceBlurJob's DELETED event starts a best-effort cleanup of its intermediates: a suspended Job,
+  resumed on the event of its last other pod's deletion (or of the Job itself, e.g. at startup), so
+  no pod of the job writes after it. There is no finalizer, so a FaceBlurJob never waits for the
+  operator to be deleted.
 
 kopf's own state (handler progress, last-handled spec) goes to `kopf.faceblur.dev/*` annotations, never
 into the status, which the reconciler alone writes.
@@ -22,8 +24,8 @@ import kopf
 
 from faceblur_operator import api
 from faceblur_operator.api import Reason
-from faceblur_operator.naming import ANNOTATION_OWNER, LABEL_MANAGED_BY, MANAGED_BY
-from faceblur_operator.reconciler import Reconciler
+from faceblur_operator.naming import ANNOTATION_OWNER, LABEL_JOB_UID, LABEL_MANAGED_BY, MANAGED_BY
+from faceblur_operator.reconciler import Reconciler, is_waiting_deletion_cleanup
 from faceblur_operator.stages import Decision
 from faceblur_operator.workqueue import Key, ReconcileQueue
 
@@ -90,11 +92,32 @@ async def _child_event(annotations: Mapping[str, str], namespace: str | None, me
         await _runtime(memo).queue.trigger(Key(namespace, owner))
 
 
+async def _release_deletion_cleanup(labels: Mapping[str, str], namespace: str | None, memo: Any) -> None:
+    uid = labels.get(LABEL_JOB_UID)
+    if not uid or not namespace:
+        return
+    try:
+        await _runtime(memo).reconciler.release_deletion_cleanup(namespace, uid)
+    except Exception as e:  # the next pod or Job event tries again
+        log.warning("%s: could not start the cleanup of deleted job %s: %s", namespace, uid, e)
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)
-async def job_event(*, annotations: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
+async def job_event(
+    *, body: kopf.Body, annotations: Mapping[str, str], labels: Mapping[str, str], namespace: str | None,
+    memo: Any, **_: Any,
+) -> None:  # fmt: skip
+    if is_waiting_deletion_cleanup(body):
+        await _release_deletion_cleanup(labels, namespace, memo)
+        return
     await _child_event(annotations, namespace, memo)
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED, registry=registry)
-async def pod_event(*, annotations: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
+async def pod_event(
+    *, type: str, annotations: Mapping[str, str], labels: Mapping[str, str], namespace: str | None,
+    memo: Any, **_: Any,
+) -> None:  # fmt: skip
+    if type == "DELETED":
+        await _release_deletion_cleanup(labels, namespace, memo)
     await _child_event(annotations, namespace, memo)

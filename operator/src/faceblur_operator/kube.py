@@ -111,6 +111,13 @@ class KubeClient:
             raise
         return True
 
+    def resume_job(self, namespace: str, name: str) -> None:
+        """Unsuspend a Job (a deleted FaceBlurJob's cleanup, once its pods are gone)."""
+        body = {"spec": {"suspend": False}}
+        self.batch.patch_namespaced_job(
+            name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False, _request_timeout=TIMEOUT
+        )
+
     def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and, in the background, its pods; a Job already gone is fine."""
         try:

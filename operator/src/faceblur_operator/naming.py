@@ -24,6 +24,9 @@ LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 ANNOTATION_OWNER = f"{DOMAIN}/faceblurjob"  # the owning FaceBlurJob's name (labels cap at 63 characters)
 ANNOTATION_RETRY = f"{DOMAIN}/retry"  # set to any new value on a Failed job to retry it
 ANNOTATION_INDEX = "batch.kubernetes.io/job-completion-index"
+# On the worker Job and its pods: the job's chunks and how many each index runs (pods.index_chunks)
+ANNOTATION_CHUNKS = f"{DOMAIN}/chunks"
+ANNOTATION_CHUNKS_PER_INDEX = f"{DOMAIN}/chunks-per-index"
 
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 

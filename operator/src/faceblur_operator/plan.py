@@ -7,14 +7,18 @@ The Job builders take only a plan, so they never look at defaults themselves.
 
 from __future__ import annotations
 
+import math
 import posixpath
 from dataclasses import dataclass
 
-from faceblur_contract.argv import ProcessRequest, compose_argv, process_argv, split_argv
+from faceblur_contract.argv import compose_argv, process_argv, split_argv
+from faceblur_contract.containers import default_output_extension
 from faceblur_contract.enums import ExecutionProvider
-from faceblur_contract.options import VerifyOptions
+from faceblur_contract.options import ProcessOptions, options_from_spec
+from faceblur_contract.pods import pipelines_for
 
 from faceblur_operator.api import (
+    DEFAULT_GPU_RESOURCE,
     GPU_OPENVINO_RULE,
     CleanupPolicy,
     Detector,
@@ -23,12 +27,14 @@ from faceblur_operator.api import (
     ResourceAmounts,
     Toleration,
     WorkerResources,
+    option_values,
 )
+from faceblur_operator.jobpolicy import POLICY_VALUE, policy_violations
 from faceblur_operator.quantity import quantity_value
-from faceblur_operator.settings import OperatorConfig
+from faceblur_operator.settings import OperatorConfig, WebIdentity
 
 INTERMEDIATES_ROOT = "faceblur-jobs"
-OUTPUT_SUFFIX = ".blurred.mp4"
+OUTPUT_SUFFIX = ".blurred"
 
 
 class InvalidSpecError(ValueError):
@@ -50,15 +56,18 @@ class StorageAccess:
     secret_name: str | None
     access_key_key: str = "accessKey"
     secret_key_key: str = "secretKey"
+    web_identity: WebIdentity | None = None  # the default store's, only without a Secret
 
 
 @dataclass(frozen=True)
 class PodSettings:
     image: str
     gpus: int
+    gpu_resource: str  # the extended resource the GPUs are asked for as
     requests: ResourceAmounts
     limits: ResourceAmounts
     placement: Placement
+    min_driver_major: int | None = None  # GPU pods only: nodes whose driver is at least this
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,14 @@ class JobPlan:
     debug: bool
     cleanup: CleanupPolicy
     queue_name: str | None
+    chunks_per_index: int = 1  # chunks one worker pod runs at once, one pipeline each
 
 
 def default_output_key(input_key: str) -> str:
+    """'videos/street.blurred.mov' for 'videos/street.mov': the input's container where faceblur writes
+    it (its audio then stays as it is), else .mp4 ('clip.avi' -> 'clip.blurred.mp4')."""
     stem, _ext = posixpath.splitext(input_key)
-    return stem + OUTPUT_SUFFIX
+    return stem + OUTPUT_SUFFIX + default_output_extension(input_key)
 
 
 def _locations(spec: FaceBlurJobSpec, owner: Owner) -> tuple[str, str, str]:
@@ -125,7 +137,11 @@ def _storage(spec: FaceBlurJobSpec, config: OperatorConfig) -> StorageAccess:
     secure = own.secure if own and own.secure is not None else base.secure
     region = (own.region if own else None) or base.region
     if secret is None:
-        return StorageAccess(endpoint=base.endpoint, secure=secure, region=region, secret_name=None)
+        # The default store's token only: a token sent to an endpoint the job chose could be replayed.
+        identity = None if own and own.endpoint else default.web_identity
+        return StorageAccess(
+            endpoint=base.endpoint, secure=secure, region=region, secret_name=None, web_identity=identity
+        )
     return StorageAccess(
         endpoint=base.endpoint,
         secure=secure,
@@ -144,7 +160,8 @@ def _merge_detector(*layers: Detector | None) -> Detector:
             continue
         for name, value in layer.model_dump(exclude_none=True).items():
             merged.setdefault(name, value)
-    return Detector.model_validate(merged)
+    detector: Detector = Detector.model_validate(merged)
+    return detector
 
 
 def _merge_amounts(*layers: ResourceAmounts | None) -> ResourceAmounts:
@@ -194,40 +211,35 @@ def _merge_placement(*layers: Placement | None) -> Placement:
     )
 
 
-def process_request(spec: FaceBlurJobSpec, detector: Detector) -> ProcessRequest:
-    """The spec's processing options (detector merged over the defaults) as the contract's request."""
-    anon, smooth, enc = spec.anonymization, spec.smoothing, spec.encoding
-    return ProcessRequest(
-        detector=detector.name,
-        model=detector.model,
-        threshold=detector.threshold,
-        scale=detector.scale,
-        batch_size=detector.batch_size,
-        execution_provider=detector.execution_provider,
-        replacewith=anon.method,
-        mask_shape=anon.mask_shape,
-        mask_scale=anon.mask_scale,
-        look_back=smooth.look_back,
-        look_ahead=smooth.look_ahead,
-        crf=enc.crf,
-        preset=enc.preset,
-        debug=spec.debug,
-        verify=VerifyOptions(
-            enabled=spec.verification.enabled,
-            every=spec.verification.every,
-            threshold_factor=spec.verification.threshold_factor,
-            scale_factor=spec.verification.scale_factor,
-            max_residual_frames=spec.verification.max_residual_frames,
-        ),
-        keep_regions=tuple(r.value() for r in spec.regions.keep),
-        blur_regions=tuple(r.value() for r in spec.regions.blur),
-        fail_secure=spec.fail_secure.enabled,
-        fail_secure_hold=spec.fail_secure.hold_frames,
-    )
+def gpu_runtime(asked: ExecutionProvider | None, allow_cpu_fallback: bool) -> ExecutionProvider | None:
+    """The runtime of a GPU job's pods: one the worker refuses to run without a GPU (cuda for auto),
+    so a pod that cannot use its GPU fails with GPUUnavailable instead of running on the CPU while
+    the job holds GPUs; where the spec allows the fallback, `auto` (CUDA, else the CPU, as recorded)."""
+    if allow_cpu_fallback:
+        return ExecutionProvider.AUTO if asked in (None, ExecutionProvider.CUDA) else asked
+    return ExecutionProvider.CUDA if asked in (None, ExecutionProvider.AUTO) else asked
+
+
+def worker_pipelines(pod: PodSettings) -> int:
+    """The pipelines a worker pod runs, by the contract's rule on its CPUs as the worker reads them
+    (its limit, else its request, in whole cores); one where it asks for neither."""
+    cpu = pod.limits.cpu if pod.limits.cpu is not None else pod.requests.cpu
+    cores = math.ceil(quantity_value(cpu)) if cpu is not None else None
+    return pipelines_for(cores, on_gpu=pod.gpus > 0)
+
+
+def process_options(spec: FaceBlurJobSpec, detector: Detector) -> ProcessOptions:
+    """The spec's processing options, its detector merged over the defaults, as the contract's."""
+    return options_from_spec(option_values(spec.model_copy(update={"detector": detector})))
 
 
 def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobPlan:
     defaults = config.defaults
+    violations = policy_violations(spec, defaults.job_policy)
+    if violations:
+        raise InvalidSpecError(
+            f"{'; '.join(violations)} ({POLICY_VALUE}, set by the cluster's administrator)"
+        )
     input_url, output_url, job_url = _locations(spec, owner)
     storage = _storage(spec, config)
 
@@ -237,6 +249,10 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
     detector = _merge_detector(spec.detector, defaults.gpu_detector if gpus else None, defaults.detector)
     if gpus and detector.execution_provider is ExecutionProvider.OPENVINO:  # one of them from the defaults
         raise InvalidSpecError(f"{GPU_OPENVINO_RULE} (the spec and the operator's defaults ask for both)")
+    if gpus:
+        provider = gpu_runtime(detector.execution_provider, own.allow_cpu_fallback)
+        detector = detector.model_copy(update={"execution_provider": provider})
+    options = process_options(spec, detector)
 
     images = spec.images
     cpu_image = (images.worker if images else None) or defaults.images.worker or config.worker_image
@@ -249,6 +265,7 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
     cpu_pod = PodSettings(
         image=cpu_image,
         gpus=0,
+        gpu_resource=DEFAULT_GPU_RESOURCE,
         requests=_merge_amounts(defaults.resources.requests),
         limits=_merge_amounts(defaults.resources.limits),
         placement=_merge_placement(spec.placement, defaults.placement),
@@ -256,6 +273,11 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
     worker_pod = PodSettings(
         image=gpu_image if gpus else cpu_image,
         gpus=gpus,
+        gpu_resource=own.gpu_resource
+        or base.gpu_resource
+        or defaults.resources.gpu_resource
+        or DEFAULT_GPU_RESOURCE,
+        min_driver_major=(own.min_driver_major or base.min_driver_major) if gpus else None,
         requests=_requests_within_limits(
             _merge_amounts(own.requests, base.requests, defaults.resources.requests),
             worker_limits,
@@ -266,6 +288,7 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
             spec.placement, defaults.gpu_placement if gpus else None, defaults.placement
         ),
     )
+    per_index = worker_pipelines(worker_pod)
     return JobPlan(
         owner=owner,
         input_url=input_url,
@@ -278,14 +301,18 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
             chunks=spec.chunking.chunks,
             chunk_frames=spec.chunking.frames_per_chunk,
             mode=spec.chunking.mode,
+            owner=owner.uid,
+            output_url=output_url,
+            overwrite=spec.output.overwrite,
+            if_truncated=spec.input.if_truncated,
         ),
-        process_args=process_argv(job_url, process_request(spec, detector)),
+        process_args=process_argv(job_url, options, per_index),
         compose_args=compose_argv(
             job_url,
             output_url,
-            debug=spec.debug,
+            options,
             cleanup=spec.cleanup in (CleanupPolicy.ON_SUCCESS, CleanupPolicy.ALWAYS),
-            max_residual_frames=spec.verification.max_residual_frames,
+            overwrite=spec.output.overwrite,
         ),
         cpu_pod=cpu_pod,
         worker_pod=worker_pod,
@@ -293,7 +320,8 @@ def resolve(spec: FaceBlurJobSpec, owner: Owner, config: OperatorConfig) -> JobP
         service_account=config.worker_service_account,
         parallelism=spec.parallelism,
         backoff_limit_per_index=spec.max_retries_per_chunk,
-        debug=spec.debug,
+        debug=options.debug,
         cleanup=spec.cleanup,
         queue_name=spec.queue_name,
+        chunks_per_index=per_index,
     )

@@ -1,4 +1,4 @@
-"""How far a FaceBlurJob is: chunks done, frames and faces. Pure.
+"""How far a FaceBlurJob is: chunks done, frames and faces, and where their inference ran. Pure.
 
 Chunks come from the worker Job's `completedIndexes` (the Job controller's count, which survives
 its pods); frames and faces from the pods' termination records, summed over completed chunks only
@@ -11,6 +11,8 @@ it changes when a chunk finishes, not at every reconcile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
+from faceblur_contract.records import ran_on
 
 from faceblur_operator.api import Progress
 from faceblur_operator.views import JobView, PodView, TerminationMessage, parse_indexes, parse_time
@@ -44,6 +46,19 @@ def split_counts(
     return chunks, frames
 
 
+def output_plan(split_pods: Sequence[PodView], remembered: str | None) -> str | None:
+    """Split's plan of the output in a few words (its record's `output_plan`), else what the status
+    remembered, in case its pod is gone."""
+    result = latest_result(split_pods, "split")
+    return (result.string("output_plan") if result else None) or remembered
+
+
+def input_bytes(split_pods: Sequence[PodView]) -> int | None:
+    """The input's size in bytes, from the split's record (None from a worker that did not say)."""
+    result = latest_result(split_pods, "split")
+    return result.integer("input_bytes") if result else None
+
+
 def chunk_results(work: JobView, pods: Sequence[PodView]) -> dict[int, TerminationMessage]:
     """Per index, the result of a succeeded process pod: this Job's first, then earlier attempts'."""
     results: dict[int, TerminationMessage] = {}
@@ -71,11 +86,18 @@ def progress(
     chunks_total, frames_total = totals
     completed = sorted(set(parse_indexes(work.completed_indexes))) if work is not None else []
     per_index = chunk_results(work, pods) if work is not None else {}
-    faces = sum(r.integer("faces") or 0 for i, r in per_index.items() if i in completed)
-    frames = sum(r.integer("frames") or 0 for i, r in per_index.items() if i in completed)
+    done = [r for i, r in sorted(per_index.items()) if i in completed]
+    faces = sum(r.integer("faces") or 0 for r in done)
+    frames = sum(r.integer("frames") or 0 for r in done)
+    runtimes = dict.fromkeys(
+        w for r in done if (w := ran_on(r.string("runtime"), r.string("device"), r.string("encoder")))
+    )
     if composed is not None:
         faces = _or(composed.integer("faces"), faces)
         frames = _or(composed.integer("frames"), frames)
+        listed = composed.data.get("runtimes")
+        if isinstance(listed, list) and listed:
+            runtimes = dict.fromkeys(str(r) for r in listed)
     shown_total = chunks_total if chunks_total is not None else "?"
     return Progress(
         chunks=f"{len(completed)}/{shown_total}",
@@ -84,6 +106,7 @@ def progress(
         frames_total=frames_total,
         frames_processed=frames,
         faces_found=faces,
+        runtime="; ".join(runtimes) or None,
         estimated_completion_time=estimated_completion(work, pods, chunks_total)
         if composed is None
         else None,
@@ -110,7 +133,7 @@ def estimated_completion(
     if start is None or not known or left <= 0 or max(known) <= start:
         return None
     last = max(known)
-    expected = last + (last - start) / len(known) * left
+    expected = last + (last - start) / len(completed) * left  # chunks: a pod may run several
     return expected.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -37,7 +37,7 @@ from faceblur_operator.builders import (
 )
 from faceblur_operator.kube import ConflictError, KubeClient, merge_patch
 from faceblur_operator.metrics import Metrics
-from faceblur_operator.naming import ANNOTATION_RETRY, Stage, children_selector
+from faceblur_operator.naming import ANNOTATION_RETRY, LABEL_STAGE, Stage, children_selector
 from faceblur_operator.plan import InvalidSpecError, JobPlan, Owner, resolve
 from faceblur_operator.settings import OperatorConfig
 from faceblur_operator.stages import CreateJob, Decision, DeleteJob, Event, Observation, decide
@@ -68,9 +68,9 @@ def build_job(action: CreateJob, plan: JobPlan) -> Manifest:
     if action.stage == Stage.WORK:
         if action.chunks is None:
             raise ValueError("a worker Job needs the number of chunks")
-        return build_worker_job(plan, action.chunks, action.attempt)
+        return build_worker_job(plan, action.chunks, action.attempt, action.input_bytes)
     if action.stage == Stage.COMPOSE:
-        return build_compose_job(plan, action.attempt)
+        return build_compose_job(plan, action.attempt, action.input_bytes)
     return build_cleanup_job(plan, action.attempt)
 
 
@@ -194,6 +194,8 @@ class Reconciler:
     async def cleanup_after_deletion(self, body: Mapping[str, Any]) -> str | None:
         """Best effort, for a FaceBlurJob just deleted: remove the intermediates it may have left.
 
+        The cleanup Job is created suspended and starts once the job's pods are gone
+        (`release_deletion_cleanup`): a worker still terminating would write after it otherwise.
         No finalizer holds the object, so a deletion while the operator is down skips this; the
         intermediates then stay under the job's prefix (see operator/README.md)."""
         spec, plan, _ = self.plan(body)
@@ -211,9 +213,38 @@ class Reconciler:
             return None
         manifest = build_deletion_cleanup_job(plan)
         if await self._call(self.kube.create_job, manifest):
-            log.info("%s/%s deleted: created Job %s to remove %s", plan.owner.namespace, plan.owner.name,
-                     manifest["metadata"]["name"], plan.job_url)  # fmt: skip
+            name = manifest["metadata"]["name"]
+            log.info("%s/%s deleted: created Job %s to remove %s once its pods are gone",
+                     plan.owner.namespace, plan.owner.name, name, plan.job_url)  # fmt: skip
+        await self.release_deletion_cleanup(plan.owner.namespace, plan.owner.uid)
         return str(manifest["metadata"]["name"])
+
+    async def release_deletion_cleanup(self, namespace: str, uid: str) -> bool:
+        """Resume a deleted FaceBlurJob's suspended cleanup Job once no other pod of it is left (the
+        garbage collector deletes its Jobs and pods; a pod is listed until it has stopped). Called on
+        every pod deletion and cleanup Job event: level-based, nothing waits. True if resumed."""
+        selector = children_selector(uid)
+        jobs = await self._call(self.kube.list_jobs, namespace, selector)
+        waiting = [j["metadata"]["name"] for j in jobs if is_waiting_deletion_cleanup(j)]
+        if not waiting:
+            return False
+        pods = await self._call(self.kube.list_pods, namespace, selector)
+        if any(p["metadata"].get("labels", {}).get(LABEL_STAGE) != Stage.CLEANUP.value for p in pods):
+            return False
+        for name in waiting:
+            await self._call(self.kube.resume_job, namespace, name)
+            log.info("%s/%s: the deleted job's pods are gone, cleanup started", namespace, name)
+        return True
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def is_waiting_deletion_cleanup(job: Mapping[str, Any]) -> bool:
+    """A deleted FaceBlurJob's cleanup Job (unowned), still suspended until the job's pods are gone."""
+    meta = job.get("metadata", {})
+    return (
+        meta.get("labels", {}).get(LABEL_STAGE) == Stage.CLEANUP.value
+        and not meta.get("ownerReferences")
+        and bool(job.get("spec", {}).get("suspend"))
+    )

@@ -3,9 +3,9 @@
 Environment (all optional):
 
     FACEBLUR_WORKER_IMAGE            CPU worker image (split, compose, CPU work).
-                                     Default faceblur/worker:<version>
+                                     Default ghcr.io/faceblur/faceblur-worker:<version>
     FACEBLUR_GPU_WORKER_IMAGE        GPU worker image (work pods with GPUs).
-                                     Default faceblur/worker-gpu:<version>
+                                     Default ghcr.io/faceblur/faceblur-worker-gpu:<version>
     FACEBLUR_WORKER_SERVICE_ACCOUNT  ServiceAccount of the worker pods (must exist in each job's namespace).
                                      Default: none, i.e. the namespace's `default` ServiceAccount
     FACEBLUR_DEFAULTS                path of a YAML file of defaults for new jobs (format: `Defaults` below)
@@ -34,8 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from faceblur_operator.api import Detector, Images, Placement, Storage, WorkerResources
+from faceblur_operator.jobpolicy import JobPolicy
 
 log = logging.getLogger(__name__)
+
+PUBLISHED = "ghcr.io/faceblur/faceblur"  # the release's images (scripts/release.sh), as the chart names them
 
 
 def _package_version() -> str:
@@ -43,6 +46,24 @@ def _package_version() -> str:
         return version("faceblur_operator")
     except PackageNotFoundError:  # running from a source tree without installing
         return "latest"
+
+
+class WebIdentity(BaseModel):
+    """The default store's cloud identity: worker pods get a projected service-account token for
+    `audience` and AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN, which the worker exchanges at the store's
+    STS. Administrator-only (not in the spec): a job naming its own endpoint never gets the token."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    role_arn: str = Field(min_length=1, max_length=2048)
+    audience: str = Field("sts.amazonaws.com", min_length=1, max_length=512)
+    expiration_seconds: int = Field(3600, ge=600, le=86400)
+
+
+class DefaultStorage(Storage):
+    """The default store: a spec storage section plus the administrator's `webIdentity`."""
+
+    web_identity: WebIdentity | None = None
 
 
 class Defaults(BaseModel):
@@ -54,6 +75,7 @@ class Defaults(BaseModel):
         storage:
           endpoint: http://minio.faceblur.svc:9000
           credentialsSecret: {name: faceblur-s3}
+          webIdentity: {roleArn: "arn:aws:iam::123456789012:role/faceblur"}  # without a Secret only
         detector: {name: centerface}
         gpuDetector: {executionProvider: cuda, batchSize: 32}      # over `detector` when a job asks for GPUs
         resources: {requests: {cpu: "2", memory: 2Gi}, limits: {memory: 4Gi}}
@@ -62,18 +84,23 @@ class Defaults(BaseModel):
         gpuPlacement:                                              # over `placement` for GPU worker pods
           nodeSelector: {nvidia.com/gpu.present: "true"}
           tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+        jobPolicy:                                                 # what a job's spec may name
+          images: [registry.example.com/faceblur/worker, registry.example.com/faceblur/worker-gpu]
+          endpoints: [https://s3.example.com]
+          secrets: [faceblur-s3]
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     images: Images = Field(default_factory=Images)
-    storage: Storage = Field(default_factory=Storage)
+    storage: DefaultStorage = Field(default_factory=DefaultStorage)
     detector: Detector = Field(default_factory=Detector)
     gpu_detector: Detector = Field(default_factory=Detector)
     resources: WorkerResources = Field(default_factory=WorkerResources)
     gpu_resources: WorkerResources = Field(default_factory=WorkerResources)
     placement: Placement = Field(default_factory=Placement)
     gpu_placement: Placement = Field(default_factory=Placement)
+    job_policy: JobPolicy = Field(default_factory=JobPolicy)  # what job authors may name (jobpolicy.py)
 
 
 class SettingsError(ValueError):
@@ -127,8 +154,8 @@ def load_config(env: Mapping[str, str] | None = None) -> OperatorConfig:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"FACEBLUR_LOG_LEVEL: {level!r} is not one of DEBUG, INFO, WARNING, ERROR")
     return OperatorConfig(
-        worker_image=env.get("FACEBLUR_WORKER_IMAGE", "").strip() or f"faceblur/worker:{tag}",
-        gpu_worker_image=env.get("FACEBLUR_GPU_WORKER_IMAGE", "").strip() or f"faceblur/worker-gpu:{tag}",
+        worker_image=env.get("FACEBLUR_WORKER_IMAGE", "").strip() or f"{PUBLISHED}-worker:{tag}",
+        gpu_worker_image=env.get("FACEBLUR_GPU_WORKER_IMAGE", "").strip() or f"{PUBLISHED}-worker-gpu:{tag}",
         worker_service_account=env.get("FACEBLUR_WORKER_SERVICE_ACCOUNT", "").strip() or None,
         defaults=load_defaults(Path(defaults_path)) if defaults_path else Defaults(),
         namespaces=tuple(ns.strip() for ns in env.get("FACEBLUR_NAMESPACES", "").split(",") if ns.strip()),

@@ -2,7 +2,9 @@
 
 Parsing is tolerant: a field Kubernetes leaves out is a missing fact, never an error. The pods'
 termination messages are the worker's one-line JSON results (see the CLI contract); a message that
-is not JSON (FallbackToLogsOnError gave the log tail) is kept as text.
+is not JSON (FallbackToLogsOnError gave the log tail) is kept as text. A worker Job whose indexes
+each run a group of chunks is seen in chunks: its completions, completed and failed indexes are the
+chunks of its indexes, and a pod's index is its group's first chunk.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from typing import Any
 
 from faceblur_contract import indexes
 from faceblur_contract.indexes import format_indexes
+from faceblur_contract.pods import index_chunks
 from faceblur_contract.records import PERMANENT_KEY
 
-from faceblur_operator.naming import ANNOTATION_INDEX, LABEL_ATTEMPT, LABEL_STAGE, Stage
+from faceblur_operator.naming import (
+    ANNOTATION_CHUNKS,
+    ANNOTATION_CHUNKS_PER_INDEX,
+    ANNOTATION_INDEX,
+    LABEL_ATTEMPT,
+    LABEL_STAGE,
+    Stage,
+)
 
 __all__ = [
     "JobView",
@@ -118,7 +128,7 @@ class JobView:
 class PodView:
     name: str
     job_uid: str | None  # the owning Job's uid: pods of a deleted Job are ignored
-    index: int | None  # completion index of an Indexed Job's pod
+    index: int | None  # an Indexed Job pod's first chunk: its completion index where it runs one
     phase: str
     exit_code: int | None
     terminated_reason: str | None  # the kubelet's: Completed, Error, OOMKilled, ...
@@ -150,6 +160,25 @@ def _condition(conditions: Any, kind: str) -> Mapping[str, Any] | None:
     return None
 
 
+def _grouping(annotations: Any) -> tuple[int, int] | None:
+    """(chunks, chunks per index) of a worker Job or pod whose indexes run several chunks, else None."""
+    if not isinstance(annotations, Mapping):
+        return None
+    chunks, per = annotations.get(ANNOTATION_CHUNKS), annotations.get(ANNOTATION_CHUNKS_PER_INDEX)
+    if not (isinstance(chunks, str) and chunks.isdigit() and isinstance(per, str) and per.isdigit()):
+        return None
+    return (int(chunks), int(per)) if int(per) > 1 else None
+
+
+def _in_chunks(listed: str, grouping: tuple[int, int] | None) -> str:
+    """Job indexes as Kubernetes lists them ("0,2-3") -> the chunks they run, in the same notation."""
+    if grouping is None or not listed:
+        return listed
+    chunks, per = grouping
+    found = indexes.parse_indexes(listed, tolerant=True)
+    return format_indexes(c for i in found for c in index_chunks(i, per, chunks))
+
+
 def job_view(raw: Mapping[str, Any]) -> JobView:
     meta, spec, status = raw.get("metadata") or {}, raw.get("spec") or {}, raw.get("status") or {}
     labels = meta.get("labels") or {}
@@ -160,6 +189,8 @@ def job_view(raw: Mapping[str, Any]) -> JobView:
     attempt = labels.get(LABEL_ATTEMPT, "0")
     conditions = status.get("conditions")
     failed = _condition(conditions, "Failed")
+    grouping = _grouping(meta.get("annotations"))
+    completions = spec.get("completions") if isinstance(spec.get("completions"), int) else None
     return JobView(
         name=str(meta.get("name", "")),
         uid=str(meta.get("uid", "")),
@@ -167,14 +198,14 @@ def job_view(raw: Mapping[str, Any]) -> JobView:
         attempt=int(attempt) if str(attempt).isdigit() else 0,
         deleting=meta.get("deletionTimestamp") is not None,
         suspended=bool(spec.get("suspend")),
-        completions=spec.get("completions") if isinstance(spec.get("completions"), int) else None,
+        completions=grouping[0] if grouping and completions is not None else completions,
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime"),
         active=_int(status.get("active")),
         succeeded=_int(status.get("succeeded")),
         failed=_int(status.get("failed")),
-        completed_indexes=str(status.get("completedIndexes") or ""),
-        failed_indexes=str(status.get("failedIndexes") or ""),
+        completed_indexes=_in_chunks(str(status.get("completedIndexes") or ""), grouping),
+        failed_indexes=_in_chunks(str(status.get("failedIndexes") or ""), grouping),
         complete=_condition(conditions, "Complete") is not None,
         failed_condition=failed is not None,
         failure_reason=failed.get("reason") if failed else None,
@@ -204,6 +235,8 @@ def pod_view(raw: Mapping[str, Any]) -> PodView:
         (ref.get("uid") for ref in meta.get("ownerReferences") or [] if ref.get("kind") == "Job"), None
     )
     index_raw = (meta.get("annotations") or {}).get(ANNOTATION_INDEX)
+    grouping = _grouping(meta.get("annotations"))
+    index = int(index_raw) if isinstance(index_raw, str) and index_raw.isdigit() else None
     terminated = _terminated(status)
     waiting = _waiting(status)
     scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
@@ -215,7 +248,7 @@ def pod_view(raw: Mapping[str, Any]) -> PodView:
     return PodView(
         name=str(meta.get("name", "")),
         job_uid=owner_uid,
-        index=int(index_raw) if isinstance(index_raw, str) and index_raw.isdigit() else None,
+        index=index * grouping[1] if index is not None and grouping else index,
         phase=str(status.get("phase") or "Pending"),
         exit_code=terminated.get("exitCode") if terminated else None,
         terminated_reason=terminated.get("reason") if terminated else None,
