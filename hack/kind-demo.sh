@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # faceblur on a laptop, end to end, with nothing but Docker, kind, kubectl and helm:
 #   1. create a kind cluster (hack/kind/cluster.yaml), unless it exists
-#   2. build the worker image (Dockerfile.worker) and load it into the cluster
-#   3. install the chart with its MinIO (bucket "faceblur")
+#   2. build the worker image (Dockerfile.worker) under the name the chart's defaults give it (the one the
+#      release workflow publishes) and load it into the cluster
+#   3. install the chart with its MinIO (bucket "faceblur"; the chart's default MinIO image, pulled from
+#      the project's registry like any user's install)
 #   4. upload a sample video (made with ffmpeg from a photo of faces) or the one you give
 #   5. apply a FaceBlurJob (manifests/examples/cpu.yaml), wait for Succeeded
 #   6. download the anonymized video and print where it is
@@ -14,7 +16,7 @@
 #   FACEBLUR_KIND_CLUSTER   cluster name (default faceblur)
 #   FACEBLUR_DEMO_OUT       folder for the sample and the result (default ./faceblur-demo)
 #   FACEBLUR_DEMO_TIMEOUT   seconds to wait for the job (default 900)
-#   FACEBLUR_SKIP_BUILD=1   use the faceblur/worker image already in the cluster
+#   FACEBLUR_SKIP_BUILD=1   use the worker image already in the cluster
 # Clean up with: kind delete cluster --name faceblur
 set -euo pipefail
 
@@ -22,8 +24,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER="${FACEBLUR_KIND_CLUSTER:-faceblur}"
 OUT="${FACEBLUR_DEMO_OUT:-$PWD/faceblur-demo}"
 TIMEOUT="${FACEBLUR_DEMO_TIMEOUT:-900}"
-VERSION="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$REPO/charts/faceblur/Chart.yaml")"
-IMAGE="faceblur/worker:$VERSION"   # the chart's default image: nothing to set
+# The chart's default worker image, as scripts/release.sh names it for the chart's appVersion: nothing to set.
+IMAGE="$("$REPO/scripts/release.sh" list | sed -n 's/^worker //p')"
 HELM_EXTRA=()
 # shellcheck source=hack/demo-steps.sh
 . "$REPO/hack/demo-steps.sh"

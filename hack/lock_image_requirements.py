@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "docker" / "requirements.lock"
 PYPROJECTS = tuple(REPO / project / "pyproject.toml" for project in ("contract", "worker", "operator"))
 # Installed from the source tree, not pinned.
-PROJECT_NAMES = {"faceblur-contract", "faceblur", "faceblur-operator"}
+PROJECT_NAMES = {"faceblur-anonymizer-contract", "faceblur-anonymizer", "faceblur-operator"}
 LEFT_OUT = {"opencv-python": "replaced by opencv-python-headless (no X11/OpenGL in the image)"}
 
 

@@ -28,6 +28,7 @@ if [ -z "$PYTHON" ]; then
 fi
 # shellcheck disable=SC2206  # split on purpose: these are separate arguments
 HELM_EXTRA=(
+  --set image.repository=faceblur/worker --set gpuImage.repository=faceblur/worker-gpu  # built here
   --set image.tag="$TAG" --set gpuImage.tag="$TAG"
   --set minio.image.repository="${FACEBLUR_DEMO_MINIO_IMAGE:-faceblur/minio}" --set minio.image.tag="$TAG"
   ${FACEBLUR_DEMO_HELM_ARGS:-}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ CHART = REPO / "charts" / "faceblur"
 MANIFESTS = REPO / "manifests"
 RELEASE = "faceblur"
 NAMESPACE = "faceblur-system"
-# The chart's kubeVersion is >=1.29: every minor from there to the newest schema kubernetes-validate has.
-MIN_KUBERNETES = (1, 29)
+# The chart's kubeVersion is >=1.30: every minor from there to the newest schema kubernetes-validate has.
+MIN_KUBERNETES = (1, 30)
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -105,6 +106,28 @@ class Helm:
         return load_documents(self.run(*args, chart=chart))
 
 
+def render_notes(helm: Helm, sets: Iterable[str], work: Path) -> str:
+    """NOTES.txt as `helm install` prints it with these --set values. helm 3 renders NOTES only when it
+    installs or upgrades, and even `helm install --dry-run=client` asks the cluster first; so this renders
+    them with `helm template` from a copy of the chart (in `work`) in which NOTES.txt is the body of a
+    named template that a one-line manifest includes: the same template text, engine, values and helpers.
+    """
+    chart = work / CHART.name
+    shutil.copytree(CHART, chart)
+    notes = chart / "templates" / "NOTES.txt"
+    text = notes.read_text()
+    notes.unlink()
+    (chart / "templates" / "_notes_under_test.tpl").write_text(
+        '{{- define "notes-under-test" -}}\n' + text + "{{ end }}\n"
+    )
+    (chart / "templates" / "notes-under-test.yaml").write_text(
+        'notes: {{ include "notes-under-test" . | toJson }}\n'
+    )
+    (rendered,) = helm.template(*sets, chart=chart, extra=["--show-only", "templates/notes-under-test.yaml"])
+    notes_text: str = rendered["notes"]
+    return notes_text
+
+
 def load_documents(text: str) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
@@ -117,6 +140,18 @@ def one(objects: Iterable[Manifest], kind: str, name: str | None = None) -> Mani
     found = find(objects, kind, name)
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
+
+
+def defaults_text(objects: Iterable[Manifest]) -> str:
+    """The operator's defaults file (FACEBLUR_DEFAULTS) as the chart's one ConfigMap holding it."""
+    (found,) = [o for o in find(objects, "ConfigMap") if "defaults.yaml" in o.get("data", {})]
+    text: str = found["data"]["defaults.yaml"]
+    return text
+
+
+def defaults_file(objects: Iterable[Manifest]) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(defaults_text(objects))
+    return loaded
 
 
 # ------------------------------------------------------------------------------ Kubernetes schemas
@@ -183,3 +218,31 @@ def pod_spec_of(obj: Manifest) -> Mapping[str, Any] | None:
         spec: Mapping[str, Any] = obj["spec"]["template"]["spec"]
         return spec
     return None
+
+
+# ------------------------------------------------------------------------------ FaceBlurJob schema
+
+FACEBLURJOB_CRD: Manifest = yaml.safe_load((MANIFESTS / "crd" / "faceblurjobs.yaml").read_text())
+
+
+def closed(schema: Any) -> Any:
+    """A copy of an OpenAPI schema in which objects with declared properties allow no others."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: closed(value) for key, value in schema.items()}
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        result["additionalProperties"] = False
+    return result
+
+
+@functools.cache
+def faceblurjob_validator() -> jsonschema.Draft4Validator:
+    """CRD schemas are OpenAPI v3.0: `exclusiveMinimum: true` beside `minimum`, as draft 4 reads it."""
+    (version,) = [v for v in FACEBLURJOB_CRD["spec"]["versions"] if v["storage"]]
+    return jsonschema.Draft4Validator(closed(version["schema"]["openAPIV3Schema"]))

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from packaging_support import (
     CHART,
     FOREIGN_KINDS,
@@ -20,10 +19,13 @@ from packaging_support import (
     Helm,
     HelmError,
     Manifest,
+    defaults_file,
+    defaults_text,
     find,
     kubernetes_errors,
     one,
     pod_spec_of,
+    render_notes,
     restricted_violations,
 )
 
@@ -123,6 +125,8 @@ def test_only_known_foreign_kinds_are_left_unvalidated(variant: list[Manifest]) 
         "ClusterRoleBinding",
         "Role",
         "RoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     }
 
 
@@ -142,13 +146,15 @@ def test_names_fit_63_characters_with_a_long_release_name(helm: Helm) -> None:
     suffixed = {(kind, name.rsplit("-", 1)[-1]) for kind, name, _ in names}
     for kind, suffix in [
         ("ClusterRole", "operator"),
+        ("ClusterRole", "edit"),
+        ("ClusterRole", "view"),
         ("ClusterRoleBinding", "operator"),
         ("Service", "metrics"),
         ("ConfigMap", "defaults"),
         ("ServiceAccount", "worker"),
     ]:
         assert (kind, suffix) in suffixed, f"{kind} *-{suffix}"
-    assert len([n for k, n, _ in names if k == "ClusterRole"]) == 2, "one per rendering, distinct"
+    assert len([n for k, n, _ in names if k == "ClusterRole"]) == 6, "three per rendering, distinct"
 
 
 def test_standard_labels_on_every_object_and_selectors_match_pods(variant: list[Manifest]) -> None:
@@ -205,7 +211,7 @@ def test_operator_environment_follows_the_contract(helm: Helm) -> None:
     objects = helm.template("operator.watchNamespaces={team-a,team-b}", values=GPU_VALUES)
     deployment = one(objects, "Deployment", "faceblur-operator")
     env = _env(deployment)
-    assert env["FACEBLUR_WORKER_IMAGE"] == "faceblur/worker:0.1.0"
+    assert env["FACEBLUR_WORKER_IMAGE"] == "ghcr.io/faceblur/faceblur-worker:0.1.0"
     assert env["FACEBLUR_GPU_WORKER_IMAGE"] == "registry.example.com/faceblur/worker-gpu@sha256:" + "a" * 64
     assert env["FACEBLUR_WORKER_SERVICE_ACCOUNT"] == "faceblur-worker"
     assert env["FACEBLUR_NAMESPACES"] == "team-a,team-b"
@@ -220,7 +226,7 @@ def test_operator_environment_follows_the_contract(helm: Helm) -> None:
 
 def test_defaults_configmap_carries_gpu_and_placement_values(helm: Helm) -> None:
     objects = helm.template(values=GPU_VALUES)
-    defaults = yaml.safe_load(one(objects, "ConfigMap")["data"]["defaults.yaml"])
+    defaults = defaults_file(objects)
     gpu_placement = defaults["gpuPlacement"]
     assert gpu_placement["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert gpu_placement["runtimeClassName"] == "nvidia"
@@ -237,13 +243,13 @@ def test_the_operator_accepts_the_defaults_file_of_every_variant(
     from faceblur_operator.settings import load_defaults
 
     path = tmp_path / "defaults.yaml"
-    path.write_text(one(variant, "ConfigMap")["data"]["defaults.yaml"])
+    path.write_text(defaults_text(variant))
     defaults = load_defaults(path)
     assert defaults.detector.name == "centerface"
 
 
 def test_defaults_file_holds_only_set_values(default_objects: list[Manifest]) -> None:
-    defaults = yaml.safe_load(one(default_objects, "ConfigMap")["data"]["defaults.yaml"])
+    defaults = defaults_file(default_objects)
 
     def leaves(node: Any) -> list[Any]:
         if isinstance(node, dict):
@@ -269,8 +275,7 @@ def test_cluster_wide_by_default_and_namespaced_when_asked(
     helm: Helm, default_objects: list[Manifest]
 ) -> None:
     assert not find(default_objects, "Role")
-    (cluster_role,) = find(default_objects, "ClusterRole")
-    assert cluster_role["metadata"]["name"] == "faceblur-operator"
+    one(default_objects, "ClusterRole", "faceblur-operator")
     (binding,) = find(default_objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == "faceblur-operator"
 
@@ -279,7 +284,8 @@ def test_cluster_wide_by_default_and_namespaced_when_asked(
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in find(namespaced, "RoleBinding")) == ["team-a", "team-b"]
     # Nothing cluster-wide at all: kopf scans neither CRDs nor namespaces (operator/RBAC.md).
-    assert not find(namespaced, "ClusterRole")
+    tenant_roles = {r["metadata"]["name"] for r in find(namespaced, "ClusterRole")}
+    assert tenant_roles == {"faceblur-edit", "faceblur-view"}  # the tenants' roles, bound to no one
     assert not find(namespaced, "ClusterRoleBinding")
     # Worker pods need their ServiceAccount in every namespace that runs jobs.
     accounts = find(namespaced, "ServiceAccount", "faceblur-worker")
@@ -326,7 +332,7 @@ def test_minio_objects_fit_together(helm: Helm) -> None:
     job = one(objects, "Job")
     assert "post-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     assert "mc mb --ignore-existing" in job["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    defaults = yaml.safe_load(one(objects, "ConfigMap")["data"]["defaults.yaml"])
+    defaults = defaults_file(objects)
     assert defaults["storage"]["endpoint"] == f"faceblur-minio.{NAMESPACE}.svc:9000"
     assert defaults["storage"]["credentialsSecret"]["name"] == "faceblur-minio"
 
@@ -371,32 +377,11 @@ def test_impossible_values_fail_with_a_clear_message(helm: Helm, sets: list[str]
 
 
 def test_notes_tell_the_user_what_to_do_next(helm: Helm, tmp_path: Any) -> None:
-    """helm template skips NOTES.txt; render a copy of it as an ordinary template instead."""
-    import shutil
-
-    chart = tmp_path / "faceblur"
-    shutil.copytree(CHART, chart)
-    (chart / "templates" / "notes.yaml").write_text(
-        "notes: |\n"
-        + "".join(
-            "  " + line for line in (CHART / "templates" / "NOTES.txt").read_text().splitlines(keepends=True)
-        )
-        .replace("{{- ", "{{ ")
-        .replace(" -}}", " }}")
-    )
-    rendered = helm.run(
-        "template",
-        "faceblur",
-        str(chart),
-        "-n",
-        NAMESPACE,
-        "--set",
-        "minio.enabled=true",
-        "--show-only",
-        "templates/notes.yaml",
-        chart=chart,
-    )
-    notes = yaml.safe_load(rendered)["notes"]
+    """helm template skips NOTES.txt; render_notes renders a copy of it as an ordinary template (its
+    snippets are checked in test_notes.py)."""
+    notes = render_notes(helm, ["minio.enabled=true"], tmp_path)
     assert "rollout status deployment/faceblur-operator" in notes
     assert "kubectl -n faceblur-system get faceblurjobs -w" in notes
-    assert "port-forward svc/faceblur-minio" in notes
+    assert "kubectl -n faceblur-system run faceblur-upload" in notes
+    assert "port-forward svc/faceblur-minio 9000:9000" in notes
+    assert '"secretKeyRef": {"key":"accessKey","name":"faceblur-minio"}' in notes

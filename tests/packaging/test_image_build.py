@@ -100,7 +100,10 @@ def test_worker_image_runs_as_the_chart_user_with_both_entry_points(container: s
 
 
 def test_worker_image_has_the_model_baked_in_where_the_worker_reads_it(container: str) -> None:
-    lookup = "from faceblur.models import dynamic_centerface_path as p, model_cache_dir as c; print(c(), p())"
+    lookup = (
+        "from faceblur.detectors.models import dynamic_centerface_path as p, model_cache_dir as c;"
+        " print(c(), p())"
+    )
     done = run_in(container, "python", "-c", lookup)
     assert done.returncode == 0, done.stderr
     cache, model = done.stdout.split()
@@ -227,9 +230,9 @@ def gpu_container(context_env: dict[str, str]) -> Iterator[str]:
 def test_gpu_image_offers_cuda_and_falls_back_to_the_cpu_without_it(gpu_container: str) -> None:
     assert run_in(gpu_container, "id", "-u").stdout.split() == ["10001"]
     probe = (
-        "from faceblur.models import dynamic_centerface_path\n"
-        "from faceblur.options import ExecutionProvider\n"
-        "from faceblur.providers import available_providers, create_session\n"
+        "from faceblur.detectors.models import dynamic_centerface_path\n"
+        "from faceblur_contract.enums import ExecutionProvider\n"
+        "from faceblur.detectors.providers import available_providers, create_session\n"
         "print('offered=' + ','.join(available_providers()))\n"
         "session = create_session(dynamic_centerface_path(), ExecutionProvider.AUTO, 1)\n"
         "print('used=' + ','.join(session.get_providers()))\n"

@@ -83,6 +83,24 @@ def test_hadolint_does_report_problems(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_apt_packages_follow_the_release_of_the_base_image(dockerfile: str) -> None:
+    """No exact Debian or Ubuntu versions (`ffmpeg=7:5.1.9-0+deb12u1`): their archives keep only the
+    latest patch of each package in a release, so a pin breaks the build at the next security update
+    without making it reproducible. The base image tag fixes the release; a rebuild takes its updates."""
+    installs = [
+        re.search(r"apt-get install ([^&;|]+)", ins.arguments)
+        for ins in instructions(dockerfile)
+        if ins.keyword == "RUN" and "apt-get install" in ins.arguments
+    ]
+    assert installs
+    for match in installs:
+        assert match
+        packages = [word for word in match.group(1).split() if not word.startswith("-")]
+        assert packages
+        assert [package for package in packages if "=" in package] == []
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_runs_as_the_non_root_user_the_chart_expects(dockerfile: str) -> None:
     users = [ins.arguments for ins in final_stage(dockerfile) if ins.keyword == "USER"]
     assert users, "no USER in the final stage"
@@ -124,7 +142,7 @@ def test_modules_the_build_imports_exist(dockerfile: str) -> None:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_model_cache_is_baked_at_the_path_the_worker_reads(dockerfile: str) -> None:
-    from faceblur.models import MODEL_CACHE_ENV
+    from faceblur.detectors.models import MODEL_CACHE_ENV
 
     stage = final_stage(dockerfile)
     env = env_of(stage)
@@ -156,7 +174,9 @@ def test_prepared_model_is_found_on_a_read_only_filesystem(tmp_path: Path) -> No
     assert baked[0].name.startswith("centerface-dynamic-")
     cache.chmod(stat.S_IRUSR | stat.S_IXUSR)  # what a read-only root filesystem looks like to the worker
     try:
-        lookup = "from faceblur.models import dynamic_centerface_path; print(dynamic_centerface_path())"
+        lookup = (
+            "from faceblur.detectors.models import dynamic_centerface_path; print(dynamic_centerface_path())"
+        )
         found = subprocess.run(
             [sys.executable, "-c", lookup], env=env, capture_output=True, text=True, check=False
         )
@@ -215,7 +235,7 @@ def test_lock_pins_every_direct_dependency_within_its_range() -> None:
         for text in tomllib.loads((REPO / project / "pyproject.toml").read_text())["project"]["dependencies"]:
             requirement = Requirement(text)
             name = canonicalize_name(requirement.name)
-            if name in ("faceblur-contract", "faceblur", "faceblur-operator"):
+            if name in ("faceblur-anonymizer-contract", "faceblur-anonymizer", "faceblur-operator"):
                 continue
             assert name in pinned, f"{project} needs {requirement}, missing from {LOCK.name}"
             assert requirement.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]}"

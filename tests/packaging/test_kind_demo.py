@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from faceblur_testenv.s3 import S3Server
-from packaging_support import REPO, Helm, one
+from packaging_support import REPO, Helm, defaults_file, one
 
 SCRIPT = REPO / "hack" / "kind-demo.sh"
 NODE_SCRIPT = REPO / "hack" / "node-demo.sh"
@@ -77,7 +77,7 @@ def test_chart_accepts_the_values_the_script_installs_with(helm: Helm) -> None:
     secret_name = re.search(r'get secret "\$RELEASE"(-\w+)', SCRIPT_TEXT)
     assert secret_name
     one(objects, "Secret", "faceblur" + secret_name.group(1))
-    defaults = yaml.safe_load(one(objects, "ConfigMap")["data"]["defaults.yaml"])
+    defaults = defaults_file(objects)
     assert defaults["images"]["pullPolicy"] == "IfNotPresent", "kind-loaded images must not be pulled"
     assert defaults["storage"]["credentialsSecret"]["name"] == "faceblur" + secret_name.group(1)
 
@@ -123,7 +123,8 @@ def test_sample_video_shows_faces(sample: Path) -> None:
     import av
     import numpy as np
     from faceblur.detectors import build_detector
-    from faceblur.options import DetectorSpec, ExecutionProvider
+    from faceblur_contract.enums import ExecutionProvider
+    from faceblur_contract.options import DetectorSpec
 
     with av.open(str(sample)) as container:
         frames = [np.asarray(f.to_ndarray(format="bgr24"), dtype=np.uint8) for f in container.decode(video=0)]

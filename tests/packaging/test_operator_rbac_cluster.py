@@ -27,7 +27,7 @@ from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.processes import free_ports
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import VideoLibrary
-from packaging_support import CHART, Helm, Manifest, one
+from packaging_support import CHART, Helm, Manifest, defaults_text, one
 
 pytestmark = pytest.mark.cluster
 
@@ -58,9 +58,11 @@ def installed(
     work = tmp_path_factory.mktemp("rbac")
     objects = helm.template(
         f"operator.watchNamespaces={{{NAMESPACE}}}",
+        "jobPolicy.enabled=false",  # cluster-wide admission objects are test_job_policy_cluster's to apply
         f"defaults.storage.endpoint={cluster_s3.url}",
         "defaults.storage.credentialsSecret.name=s3-credentials",
-        "image.tag=test",  # the worker image worker_images imported, never pulled
+        "image.repository=faceblur/worker",  # the worker image worker_images imported, never pulled
+        "image.tag=test",
         "defaults.images.pullPolicy=Never",
         "defaults.resources.requests.cpu=100m",  # the node's 2 CPUs hold both chunks' pods at once
         "defaults.resources.requests.memory=256Mi",
@@ -104,7 +106,7 @@ def installed(
         )
     )
     defaults = work / "defaults.yaml"
-    defaults.write_text(one(objects, "ConfigMap")["data"]["defaults.yaml"])
+    defaults.write_text(defaults_text(objects))
     return Installed(objects, kubeconfig, defaults)
 
 
@@ -298,16 +300,25 @@ def test_probe_and_metrics_endpoints_of_the_chart_answer(
     assert "faceblur" in _fetch(f"http://127.0.0.1:{operator.metrics_port}/metrics")
 
 
-def _can(test_cluster: TestCluster, verb: str, resource: str, namespace: str | None = NAMESPACE) -> bool:
+def _can(
+    test_cluster: TestCluster,
+    verb: str,
+    resource: str,
+    namespace: str | None = NAMESPACE,
+    subresource: str = "",
+) -> bool:
+    """A subresource goes in --subresource: `resource/status` would ask about the object named "status"."""
     args = ["auth", "can-i", verb, resource, f"--as=system:serviceaccount:{NAMESPACE}:{OPERATOR_SA}"]
     args += ["-n", namespace] if namespace else ["--all-namespaces"]
+    args += [f"--subresource={subresource}"] if subresource else []
     answer: str = test_cluster.kubectl(*args, check=False).stdout
     return answer.strip() == "yes"
 
 
 def test_the_operator_gets_no_more_than_it_needs(installed: Installed, test_cluster: TestCluster) -> None:
     assert _can(test_cluster, "create", "jobs.batch")
-    assert _can(test_cluster, "patch", "faceblurjobs.faceblur.dev/status")
+    assert _can(test_cluster, "patch", "faceblurjobs.faceblur.dev", subresource="status")
+    assert _can(test_cluster, "update", "faceblurjobs.faceblur.dev", subresource="finalizers"), "OpenShift"
     assert not _can(test_cluster, "get", "secrets"), "credentials are for worker pods only"
     assert not _can(test_cluster, "create", "pods"), "pods come from Jobs"
     assert not _can(test_cluster, "update", "faceblurjobs.faceblur.dev"), "the spec belongs to the user"

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from packaging_support import (
     MANIFESTS,
     NAMESPACE,
@@ -17,6 +16,7 @@ from packaging_support import (
     SUPPORTED_VERSIONS,
     Helm,
     Manifest,
+    defaults_file,
     find,
     kubernetes_errors,
     kustomize,
@@ -74,6 +74,16 @@ def test_every_object_validates_against_every_supported_kubernetes(applied: list
             assert not errors, f"{obj['kind']}/{obj['metadata']['name']} on {version}: {errors}"
 
 
+CLUSTER_SCOPED = (
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
+
+
 def test_base_installs_crd_namespace_rbac_operator_and_defaults(applied: list[Manifest]) -> None:
     one(applied, "CustomResourceDefinition", "faceblurjobs.faceblur.dev")
     one(applied, "Namespace", NAMESPACE)
@@ -84,7 +94,7 @@ def test_base_installs_crd_namespace_rbac_operator_and_defaults(applied: list[Ma
     one(applied, "ClusterRoleBinding", "faceblur-operator")
     one(applied, "ConfigMap", "faceblur-defaults")
     for obj in applied:
-        if obj["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"]["namespace"] == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']}"
         labels = obj["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/managed-by") != "Helm", "Helm markers left in plain manifests"
@@ -95,10 +105,10 @@ def test_base_installs_crd_namespace_rbac_operator_and_defaults(applied: list[Ma
 def test_plain_base_has_no_minio_and_kind_has_one_wired_into_the_defaults() -> None:
     base = kustomize(BASE)
     assert not [o for o in base if "minio" in o["metadata"]["name"]]
-    assert "storage" not in yaml.safe_load(one(base, "ConfigMap")["data"]["defaults.yaml"])
+    assert "storage" not in defaults_file(base)
 
     local = kustomize(KIND)
-    defaults = yaml.safe_load(one(local, "ConfigMap")["data"]["defaults.yaml"])
+    defaults = defaults_file(local)
     service = one(local, "Service", "faceblur-minio")
     host, port = defaults["storage"]["endpoint"].rsplit(":", 1)
     assert host == f"{service['metadata']['name']}.{NAMESPACE}.svc"
@@ -106,4 +116,12 @@ def test_plain_base_has_no_minio_and_kind_has_one_wired_into_the_defaults() -> N
     secret = one(local, "Secret", defaults["storage"]["credentialsSecret"]["name"])
     assert set(secret["data"]) == {"accessKey", "secretKey"}
     one(local, "Job", "faceblur-minio-bucket")
-    assert len(find(local, "ConfigMap")) == 1, "the component patches the ConfigMap, it adds none"
+    assert len(find(local, "ConfigMap")) == len(find(base, "ConfigMap")), "the component patches, adds none"
+    # The job policy follows: its admission parameters and the operator's lists name the same store.
+    params = one(local, "ConfigMap", "faceblur-job-policy")["data"]
+    assert (
+        params["endpoints"].split(",")
+        == defaults["jobPolicy"]["endpoints"]
+        == [defaults["storage"]["endpoint"]]
+    )
+    assert params["secrets"].split(",") == defaults["jobPolicy"]["secrets"] == [secret["metadata"]["name"]]

@@ -161,3 +161,16 @@ partial FaceBlurJob spec. false and 0 are values, not absences, and are kept.
 {{- end }}
 {{- toJson $out }}
 {{- end }}
+
+{{/*
+What a job's spec may name (jobPolicy): a dict of comma-free lists, the values' own or, where empty,
+the chart's images, default endpoint and default Secret. The admission policy's parameters and the
+operator's defaults file both take it from here.
+*/}}
+{{- define "faceblur.jobPolicy" -}}
+{{- $p := .Values.jobPolicy }}
+{{- $images := $p.allowedImages | default (list .Values.image.repository .Values.gpuImage.repository) }}
+{{- $endpoints := $p.allowedEndpoints | default (compact (list (include "faceblur.defaultS3Endpoint" .))) }}
+{{- $secrets := $p.allowedSecrets | default (compact (list (include "faceblur.defaultCredentialsSecret" .))) }}
+{{- dict "images" (uniq $images) "endpoints" (uniq $endpoints) "secrets" (uniq $secrets) | toJson }}
+{{- end }}
