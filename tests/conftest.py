@@ -8,33 +8,22 @@ an S3 server on the pod bridge that pods reach; tests isolate themselves by name
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from kube_support import real_node_missing
 
 if TYPE_CHECKING:
     from faceblur_testenv.cluster import TestCluster
     from faceblur_testenv.s3 import S3Server
+    from faceblur_testenv.videos import VideoLibrary
 
 # What worker_images imports: the operator tests' defaults name both (faceblur/worker:test, and
 # faceblur/worker-gpu:test for jobs asking for GPUs).
 WORKER_IMAGES = ("worker", "worker-gpu")
-NODE_TOOLS = ("containerd", "runc", "iptables", "ctr")
-
-
-def real_node_missing() -> str:
-    """Why the real node cannot start here ("" when it can)."""
-    if os.geteuid() != 0:
-        return "the real node needs root"
-    missing = [tool for tool in NODE_TOOLS if shutil.which(tool) is None]
-    if missing:
-        return f"the real node needs {', '.join(missing)} (scripts/install-deps.sh --cluster)"
-    return ""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,6 +64,14 @@ def tiers_of(fixtures: Iterable[str], markers: Iterable[str]) -> set[str]:
 def pytest_itemcollected(item: pytest.Item) -> None:
     for tier in sorted(tiers_of(getattr(item, "fixturenames", ()), (m.name for m in item.iter_markers()))):
         item.add_marker(tier)
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoLibrary:
+    """`videos.get(VideoSpec(...))` makes (once per session) a real face video and its known boxes."""
+    from faceblur_testenv.videos import VideoLibrary
+
+    return VideoLibrary(tmp_path_factory.mktemp("videos"))
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,10 @@ from user_path_support import wait_operator_available
 RELEASE = "faceblur"
 MINIO = f"{RELEASE}-minio"  # the chart's MinIO Deployment, Service and Secret
 NODE_DEMO = REPO_ROOT / "hack" / "node-demo.sh"
-# What this node needs beyond the README's command: its images' tag (no registry) and small requests.
+# What this node needs beyond the README's command: its images' names (built here, no registry: the
+# chart's defaults name the published ghcr.io/faceblur/faceblur-* images) and small requests.
 MINIO_SETTINGS = [
+    "image.repository=faceblur/worker",
     "image.tag=test",
     "minio.image.repository=faceblur/minio",
     "minio.image.tag=test",

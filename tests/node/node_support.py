@@ -1,68 +1,21 @@
-"""Helpers for the real-node tests: busybox pods, waiting on their phase, what a clean host looks like."""
+"""Helpers for the real-node tests: busybox pods, timing their run, what a clean host looks like."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from faceblur_testenv.cluster import TestCluster
-from faceblur_testenv.kubeapi import ApiError
 from faceblur_testenv.kubenode import hostclean, network
 from faceblur_testenv.kubenode.hostpaths import HostPaths
-from faceblur_testenv.kubenode.localimages import BUSYBOX_IMAGE
 from faceblur_testenv.kubenode.node import HostLock
-from faceblur_testenv.polling import wait_until
-
-JSON = dict[str, Any]
+from kube_support import JSON, apply, bare_pod, container, wait_pod_phase
 
 
-def busybox_pod(namespace: str, name: str, script: str, **container: Any) -> JSON:
+def busybox_pod(namespace: str, name: str, script: str, **container_fields: Any) -> JSON:
     """A pod running script under busybox's sh once (restartPolicy Never), image never pulled."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "main",
-                    "image": BUSYBOX_IMAGE,
-                    "imagePullPolicy": "Never",
-                    "command": ["/bin/sh", "-c", script],
-                    **container,
-                }
-            ],
-        },
-    }
-
-
-def apply(cluster: TestCluster, *docs: JSON) -> None:
-    cluster.kubectl(
-        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(docs)})
-    )
-
-
-def pod(cluster: TestCluster, namespace: str, name: str) -> JSON | None:
-    try:
-        return dict(cluster.api.get(f"/api/v1/namespaces/{namespace}/pods/{name}"))
-    except ApiError:
-        return None
-
-
-def wait_phase(
-    cluster: TestCluster, namespace: str, name: str, phases: set[str], timeout_s: float = 90
-) -> JSON:
-    """The pod once its phase is one of phases."""
-
-    def probe() -> JSON | None:
-        found = pod(cluster, namespace, name)
-        return found if found and found.get("status", {}).get("phase") in phases else None
-
-    return dict(wait_until(f"pod {namespace}/{name} in {sorted(phases)}", probe, timeout_s=timeout_s))
+    return bare_pod(namespace, name, container(["/bin/sh", "-c", script], **container_fields))
 
 
 def terminated(pod_doc: JSON) -> JSON:
@@ -75,7 +28,7 @@ def timed_run(cluster: TestCluster, doc: JSON, phases: set[str]) -> tuple[JSON, 
     """Apply a pod, wait for one of phases; return it and the seconds it took."""
     started = time.monotonic()
     apply(cluster, doc)
-    found = wait_phase(cluster, doc["metadata"]["namespace"], doc["metadata"]["name"], phases)
+    found = wait_pod_phase(cluster, doc["metadata"]["namespace"], doc["metadata"]["name"], phases)
     return found, time.monotonic() - started
 
 

@@ -1,7 +1,8 @@
-"""Faults on the real node, each a test, with the chart installed as users install it (the operator as
-its Deployment): the operator pod deleted mid-run, a worker container killed mid-chunk, a worker memory
-limit too small, an image that does not exist, and the node's S3 unreachable for 30 s. Each prints what
-the FaceBlurJob showed on the way (phase, reason, message), the pods' failures and the time it took.
+"""Faults on the session's real node, each a test, with the chart installed as users install it (the
+operator as its Deployment; uninstalled with its namespace when the module is done): the operator pod
+deleted mid-run, a worker container killed mid-chunk, a worker memory limit too small, an image that does
+not exist, and the node's S3 unreachable for 30 s. Each prints what the FaceBlurJob showed on the way
+(phase, reason, message), the pods' failures and the time it took.
 
 Cheap on purpose: the 40-frame sample in 2 chunks. One undisturbed run is the reference the disturbed
 ones are compared with, frame by frame (see assert_same_output).
@@ -20,26 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chart_minio_support import InstalledRelease
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.kubenode import network
 from faceblur_testenv.measure import frames_with_a_sharp_face
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo
-from node_support import apply
-from user_path_support import (
-    BUCKET,
-    INPUT_KEY,
-    NAMESPACE,
-    install_chart,
-    node_with_worker_image,
-    s3_on_the_bridge,
-    upload_sample,
-)
+from kube_support import JSON, apply, job_doc
+from user_path_support import BUCKET, INPUT_KEY, NAMESPACE, install_chart
 
+# Loaded into no node, and from a registry that does not answer (nothing listens on port 9).
+MISSING_IMAGES = ("docker.io/faceblur/no-such-worker", "127.0.0.1:9/faceblur/no-such-worker")
 pytestmark = pytest.mark.node
 
-JSON = dict[str, Any]
 CHUNKS = 2
 JOB_TIMEOUT_S = 300
 OUTAGE_S = 30
@@ -49,44 +44,34 @@ OPERATOR_PODS = "app.kubernetes.io/instance=faceblur,app.kubernetes.io/component
 
 
 @pytest.fixture(scope="module")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    with node_with_worker_image(Path(tmp_path_factory.mktemp("faults-cluster"))) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def s3(node_cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with s3_on_the_bridge(node_cluster, tmp_path_factory.mktemp("faults-s3")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def release(node_cluster: TestCluster, s3: S3Server) -> str:
-    print(f"helm install to Available: {install_chart(node_cluster, s3):.1f}s")
-    return "faceblur"
-
-
-@pytest.fixture(scope="module")
-def sample(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
-    return upload_sample(s3, tmp_path_factory.mktemp("faults-videos"))
+def release(node_cluster: TestCluster, worker_images: dict[str, str], s3: S3Server) -> Iterator[str]:
+    """The chart on the session's node, uninstalled with its namespace when the module is done."""
+    # The administrator lets jobs name the images of the missing-image faults (chart value jobPolicy).
+    allowed = ",".join(("faceblur/worker", "faceblur/worker-gpu", *MISSING_IMAGES))
+    policy = f"jobPolicy.allowedImages={{{allowed}}}"
+    installed = InstalledRelease(node_cluster)
+    try:
+        installed.use(
+            "faults",
+            lambda: print(f"helm install to Available: {install_chart(node_cluster, s3, policy):.1f}s"),
+        )
+        yield "faceblur"
+    finally:
+        installed.remove()
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def job_doc(name: str, **spec: Any) -> JSON:
-    return {
-        "apiVersion": "faceblur.dev/v1alpha1",
-        "kind": "FaceBlurJob",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "input": {"bucket": BUCKET, "key": INPUT_KEY},
-            "output": {"bucket": BUCKET, "key": f"faults/{name}.mp4"},
-            "chunking": {"chunks": CHUNKS},
-            "parallelism": CHUNKS,
-            **spec,
-        },
+def fault_job(name: str, **spec: Any) -> JSON:
+    """The sample in CHUNKS chunks, its output under faults/; spec's keys replace the defaults'."""
+    defaults = {
+        "input": {"bucket": BUCKET, "key": INPUT_KEY},
+        "output": {"bucket": BUCKET, "key": f"faults/{name}.mp4"},
+        "chunking": {"chunks": CHUNKS},
+        "parallelism": CHUNKS,
     }
+    return job_doc(name, {**defaults, **spec}, namespace=NAMESPACE)
 
 
 def listed(cluster: TestCluster, kind: str, instance: str) -> list[JSON]:
@@ -158,7 +143,7 @@ class Trace:
 
 def start(cluster: TestCluster, name: str, **spec: Any) -> Trace:
     trace = Trace(cluster, name)
-    apply(cluster, job_doc(name, **spec))
+    apply(cluster, fault_job(name, **spec))
     return trace
 
 
@@ -370,9 +355,10 @@ def test_missing_image_is_reported_instead_of_waiting_silently(
 ) -> None:
     """Never (images loaded into the node, as here and with kind load) and IfNotPresent from a registry
     that does not answer (a local port nothing listens on: no traffic leaves the machine)."""
+    never, pull = MISSING_IMAGES
     cases = {
-        "fault-image-never": {"worker": "docker.io/faceblur/no-such-worker:0", "pullPolicy": "Never"},
-        "fault-image-pull": {"worker": "127.0.0.1:9/faceblur/no-such-worker:0", "pullPolicy": "IfNotPresent"},
+        "fault-image-never": {"worker": f"{never}:0", "pullPolicy": "Never"},
+        "fault-image-pull": {"worker": f"{pull}:0", "pullPolicy": "IfNotPresent"},
     }
     # cleanup Never: deleting them afterwards (their waiting pods hold CPU) starts no cleanup Job
     traces = {

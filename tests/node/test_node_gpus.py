@@ -19,13 +19,15 @@ from faceblur_testenv.kubenode import hostclean
 from faceblur_testenv.kubenode.node import KubeNode
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.processes import ManagedProcess
-from node_support import apply, busybox_pod, pod, timed_run
+from kube_support import apply, get
+from node_support import busybox_pod, timed_run
 
 pytestmark = pytest.mark.node
 
 
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """Not the session's node (conftest.py): these tests kill and restart its kubelet."""
     cluster = TestCluster(Path(tmp_path_factory.mktemp("gpu-node")), real_node=True, node_gpus=1)
     cluster.start()
     try:
@@ -85,7 +87,7 @@ def test_a_pod_asking_more_gpus_than_the_node_has_stays_pending(
     apply(node_cluster, gpu_pod(node_namespace, "greedy", 2))
 
     def unschedulable() -> dict[str, str] | None:
-        found = pod(node_cluster, node_namespace, "greedy") or {}
+        found = get(node_cluster, f"/api/v1/namespaces/{node_namespace}/pods/greedy") or {}
         for condition in found.get("status", {}).get("conditions", []):
             if condition["type"] == "PodScheduled" and condition["status"] == "False":
                 return dict(condition)
@@ -94,7 +96,7 @@ def test_a_pod_asking_more_gpus_than_the_node_has_stays_pending(
     condition = wait_until("greedy's PodScheduled=False", unschedulable, timeout_s=60)
     assert condition["reason"] == "Unschedulable"
     assert f"Insufficient {RESOURCE}" in condition["message"]
-    found = pod(node_cluster, node_namespace, "greedy")
+    found = get(node_cluster, f"/api/v1/namespaces/{node_namespace}/pods/greedy")
     assert found is not None
     assert found["status"]["phase"] == "Pending"
     assert "nodeName" not in found["spec"]

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import new_namespace
 from faceblur_testenv.binaries import ensure_binaries
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.kubenode import hostclean
 from faceblur_testenv.kubenode.hostpaths import HostPaths
 from faceblur_testenv.polling import wait_until
+from kube_support import namespace_name, new_namespace
 from node_support import assert_clean, busybox_pod, timed_run
 
 pytestmark = pytest.mark.node
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.node
 
 def _run_sleeper(cluster: TestCluster) -> None:
     """A pod with a volume (mounts), a cgroup and a veth: something for stop to clean."""
-    namespace = new_namespace(cluster, "lifecycle")
+    namespace = new_namespace(cluster, namespace_name("nd", "lifecycle"))
     doc = busybox_pod(namespace, "sleeper", "sleep 3600", resources={"limits": {"memory": "32Mi"}})
     doc["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {"medium": "Memory"}}]
     doc["spec"]["containers"][0]["volumeMounts"] = [{"name": "scratch", "mountPath": "/scratch"}]
@@ -56,8 +56,14 @@ def test_stop_leaves_nothing_and_a_second_start_works(tmp_path: Path) -> None:
             assert cluster.health_problems() == []
             if round_ == "second":  # a component that dies is what the suite's broken-cluster check names
                 proxy_config = f"--config={cluster.node.layout.root / 'kube-proxy-config.yaml'}"
-                hostclean.kill_pids(hostclean.processes_with_argument(proxy_config))
-                problems = cluster.health_problems()
+                proxy = hostclean.processes_with_argument(proxy_config)
+                assert len(proxy) == 1, proxy
+                hostclean.kill_pids(proxy)
+                # A killed Go program's leader shows as a zombie while its other threads still exit,
+                # and only then can it be reaped: give the exit a moment to be seen.
+                deadline = time.monotonic() + 10
+                while not (problems := cluster.health_problems()) and time.monotonic() < deadline:
+                    time.sleep(0.2)
                 assert len(problems) == 1, problems
                 assert problems[0].startswith("kube-proxy exited"), problems
         finally:

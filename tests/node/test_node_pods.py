@@ -12,7 +12,8 @@ from faceblur_testenv.cluster import REAL_NODE_NAME, TestCluster
 from faceblur_testenv.deviceplugin import device_ids
 from faceblur_testenv.kubenode import clusterdns, network
 from faceblur_testenv.polling import wait_until
-from node_support import apply, busybox_pod, terminated, timed_run
+from kube_support import apply
+from node_support import busybox_pod, terminated, timed_run
 
 pytestmark = pytest.mark.node
 
@@ -25,13 +26,6 @@ PROBE_LINK, PROBE_NET, PROBE_LOCAL, PROBE_FORWARDED = (
     "10.214.77.1",
     "10.214.77.2",
 )
-
-
-@pytest.fixture(scope="module")
-def node_cluster(test_cluster: TestCluster) -> TestCluster:
-    """The session's cluster (tests/conftest.py): these tests only add pods, each in its own namespace."""
-    assert test_cluster.node is not None
-    return test_cluster
 
 
 def test_job_completes_as_non_root_with_read_only_root_and_memory_limit(

@@ -6,9 +6,10 @@ chart's MinIO variant (`--set minio.enabled=true`, the workers reaching MinIO by
 the cluster DNS), and the kind quickstart's steps (hack/node-demo.sh, sharing hack/demo-steps.sh with
 hack/kind-demo.sh: all of the quickstart but `kind create` and `docker build`).
 
-The images are the ones scripts/build-images.sh makes (imported into the node's containerd at start); the
+The images are the ones scripts/build-images.sh makes, imported into the session node's containerd; the
 user's own S3 store listens on the bridge address so pods reach it (an IP endpoint). The README's namespace
-holds one variant at a time: `installed` switches between them (uninstall, namespace deleted).
+holds one variant at a time: `installed` switches between them (uninstall, namespace deleted) and removes
+the last when the module is done, leaving the session's cluster as it found it.
 """
 
 from __future__ import annotations
@@ -22,37 +23,27 @@ import yaml
 from chart_minio_support import ChartMinio, InstalledRelease, chart_minio, install_with_minio, run_node_demo
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.devcluster import SAMPLE
+from faceblur_testenv.images import ensure_images
 from faceblur_testenv.measure import frames_with_a_recognisable_face, frames_with_a_sharp_face
 from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
-from user_path_support import (
-    NAMESPACE,
-    check_cpu_example,
-    install_chart,
-    node_with_worker_image,
-    run_example,
-    s3_on_the_bridge,
-    upload_sample,
-)
+from user_path_support import NAMESPACE, check_cpu_example, install_chart, run_example, upload_sample
 
 pytestmark = pytest.mark.node
 
 
 @pytest.fixture(scope="module")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    with node_with_worker_image(Path(tmp_path_factory.mktemp("user-path-cluster")), ["minio"]) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def installed(node_cluster: TestCluster) -> InstalledRelease:
-    return InstalledRelease(node_cluster)
-
-
-@pytest.fixture(scope="module")
-def s3(node_cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with s3_on_the_bridge(node_cluster, tmp_path_factory.mktemp("user-path-s3")) as server:
-        yield server
+def installed(node_cluster: TestCluster, worker_images: dict[str, str]) -> Iterator[InstalledRelease]:
+    """The variant the README's namespace holds; none once the module is done. The chart's MinIO image
+    is imported into the session's node here (its worker images are already there)."""
+    assert node_cluster.node is not None
+    for image in ensure_images(["minio"]):
+        node_cluster.node.import_image(image.archive)
+    installed = InstalledRelease(node_cluster)
+    try:
+        yield installed
+    finally:
+        installed.remove()
 
 
 @pytest.fixture
@@ -72,11 +63,6 @@ def minio_release(node_cluster: TestCluster, installed: InstalledRelease) -> Ite
     )
     with chart_minio(node_cluster) as store:
         yield store
-
-
-@pytest.fixture(scope="module")
-def sample(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
-    return upload_sample(s3, tmp_path_factory.mktemp("user-path-videos"))
 
 
 def test_cpu_example_blurs_every_face(

@@ -25,9 +25,6 @@ from user_path_support import (
     SMALL_REQUESTS,
     check_cpu_example,
     create_secret,
-    node_with_worker_image,
-    s3_on_the_bridge,
-    upload_sample,
     wait_operator_available,
 )
 
@@ -36,16 +33,12 @@ pytestmark = pytest.mark.node
 MANIFESTS = REPO_ROOT / "manifests"
 
 
-@pytest.fixture(scope="module")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    with node_with_worker_image(Path(tmp_path_factory.mktemp("kustomize-cluster"))) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def s3(node_cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with s3_on_the_bridge(node_cluster, tmp_path_factory.mktemp("kustomize-s3")) as server:
-        yield server
+def containerd_ref(image: str) -> str:
+    """The name containerd keeps an image under: Docker Hub's names with their registry spelled out."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image if '/' in image else 'library/' + image}"
 
 
 def manifests_image() -> str:
@@ -78,23 +71,44 @@ def write_overlay(folder: Path, s3: S3Server) -> Path:
     return folder
 
 
+def delete_overlay(cluster: TestCluster, overlay: Path) -> None:
+    """`kubectl delete -k` but for the CRD: the session's other modules keep using it (deleting it would
+    delete their FaceBlurJobs); the namespace goes, and with it what the jobs made."""
+    rendered = yaml.safe_load_all(cluster.kubectl("kustomize", str(overlay)).stdout)
+    kept = [doc for doc in rendered if doc and doc["kind"] != "CustomResourceDefinition"]
+    cluster.kubectl(
+        "delete",
+        "-f",
+        "-",
+        "--ignore-not-found",
+        "--timeout=240s",
+        input=yaml.safe_dump_all(kept),
+        timeout=260,
+    )
+
+
 @pytest.fixture(scope="module")
-def installed(node_cluster: TestCluster, s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+def installed(
+    node_cluster: TestCluster,
+    worker_images: dict[str, str],
+    s3: S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The overlay applied to the session's cluster, deleted when the module is done."""
     assert node_cluster.node is not None
     image = manifests_image()
-    tagged = node_cluster.node.ctr("images", "tag", "docker.io/faceblur/worker:test", f"docker.io/{image}")
+    tagged = node_cluster.node.ctr("images", "tag", "--force", worker_images["worker"], containerd_ref(image))
     assert tagged.returncode == 0, tagged.stderr
     started = time.monotonic()
     overlay = write_overlay(tmp_path_factory.mktemp("overlay"), s3)
-    node_cluster.kubectl("apply", "-k", str(overlay))  # the namespace too
-    create_secret(node_cluster, s3, create_namespace=False)
-    wait_operator_available(node_cluster)
-    print(f"kubectl apply -k to Available: {time.monotonic() - started:.1f}s (image {image})")
-
-
-@pytest.fixture(scope="module")
-def sample(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
-    return upload_sample(s3, tmp_path_factory.mktemp("kustomize-videos"))
+    try:
+        node_cluster.kubectl("apply", "-k", str(overlay))  # the namespace too
+        create_secret(node_cluster, s3, create_namespace=False)
+        wait_operator_available(node_cluster)
+        print(f"kubectl apply -k to Available: {time.monotonic() - started:.1f}s (image {image})")
+        yield
+    finally:
+        delete_overlay(node_cluster, overlay)
 
 
 def test_cpu_example_blurs_every_face(

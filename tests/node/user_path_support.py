@@ -1,10 +1,10 @@
-"""What the user-path modules share: the worker image on the node, an S3 store pods reach, and the
-examples run as a user runs them (`kubectl apply -f`, `kubectl get fbj` until Succeeded, download)."""
+"""What the user-path modules share: an S3 store pods reach, the chart installed as the README says, and
+the examples run as a user runs them (`kubectl apply -f`, `kubectl get fbj` until Succeeded, download)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +13,12 @@ from typing import Protocol
 import minio
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.devcluster import BUCKET as BUCKET  # re-exported for the user-path modules
-from faceblur_testenv.devcluster import CHART, SAMPLE, chart_settings, worker_archives
+from faceblur_testenv.devcluster import CHART, SAMPLE, chart_settings
 from faceblur_testenv.devcluster import INPUT_KEY as INPUT_KEY
 from faceblur_testenv.devcluster import NAMESPACE as NAMESPACE
 from faceblur_testenv.devcluster import SECRET as SECRET
 from faceblur_testenv.devcluster import SMALL_REQUESTS as SMALL_REQUESTS
-from faceblur_testenv.images import REPO_ROOT, ensure_images
+from faceblur_testenv.images import REPO_ROOT
 from faceblur_testenv.measure import frames_with_a_sharp_face
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.s3 import S3Server
@@ -31,25 +31,6 @@ class Store(Protocol):
     """An S3 store the test reaches from the host: the user's own (S3Server) or the chart's MinIO."""
 
     def client(self) -> minio.Minio: ...
-
-
-@contextmanager
-def node_with_worker_image(workdir: Path, more_images: Sequence[str] = ()) -> Iterator[TestCluster]:
-    """A cluster with the real node, the worker image (built when stale) imported into its containerd,
-    and more_images of scripts/build-images.sh (e.g. "minio") too."""
-    archives = (
-        [*worker_archives(), *(image.archive for image in ensure_images(more_images))]
-        if more_images
-        else worker_archives()
-    )
-    cluster = TestCluster(workdir, real_node=True, node_images=archives)
-    cluster.start()
-    assert cluster.node is not None
-    print(f"node start timings: {cluster.node.timings}")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @contextmanager

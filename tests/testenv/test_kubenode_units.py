@@ -135,7 +135,7 @@ def test_an_import_the_disk_cannot_hold_is_refused_before_containerd_sees_it(
 
 
 def test_a_node_not_ready_or_under_pressure_is_a_problem_and_a_healthy_one_is_not() -> None:
-    from faceblur_testenv.cluster import node_condition_problems
+    from faceblur_testenv.clusterclient import node_condition_problems
 
     def node_with(**conditions: str) -> dict[str, object]:
         items = [
@@ -152,3 +152,22 @@ def test_a_node_not_ready_or_under_pressure_is_a_problem_and_a_healthy_one_is_no
     assert node_condition_problems(node_with(**{**healthy, "Ready": "Unknown"})) == [
         "node n: Ready=Unknown (KubeletReady: m)"
     ]
+
+
+def test_a_node_is_schedulable_exactly_when_ready_causes_no_problem_and_its_taints_are_lifted() -> None:
+    from faceblur_testenv.clusterclient import node_condition_problems, node_schedulable
+
+    def node(ready: str | None, taint: str | None = None, pressure: str = "False") -> dict[str, object]:
+        conditions = [{"type": "DiskPressure", "status": pressure, "reason": "r", "message": "m"}]
+        if ready is not None:
+            conditions.append({"type": "Ready", "status": ready, "reason": "r", "message": "m"})
+        taints = [{"key": taint, "effect": "NoSchedule"}] if taint else []
+        return {"metadata": {"name": "n"}, "spec": {"taints": taints}, "status": {"conditions": conditions}}
+
+    for ready in ("True", "False", "Unknown"):
+        ready_problem = any("Ready=" in p for p in node_condition_problems(node(ready)))
+        assert node_schedulable(node(ready)) == (not ready_problem)
+    assert not node_schedulable(node(None))
+    assert not node_schedulable(node("True", taint="node.kubernetes.io/not-ready"))
+    assert node_schedulable(node("True", taint="example.com/other"))
+    assert node_schedulable(node("True", pressure="True"))  # pressure is a problem, not unreadiness

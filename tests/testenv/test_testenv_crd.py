@@ -6,7 +6,8 @@ import json
 
 import pytest
 from faceblur_testenv.cluster import CommandFailed, TestCluster
-from testenv_support import JSON, apply, condition, get
+from kube_support import JSON, apply, get
+from testenv_support import condition
 
 pytestmark = pytest.mark.cluster
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.polling import wait_until
-from testenv_support import apply, get, indexed_job, job_path, pods
+from kube_support import apply, get
+from testenv_support import indexed_job, job_path, pods
 
 pytestmark = pytest.mark.cluster
 

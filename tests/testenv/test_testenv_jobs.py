@@ -8,38 +8,20 @@ import pytest
 from faceblur_testenv.cluster import REAL_NODE_NAME, TestCluster
 from faceblur_testenv.podtimes import peak_concurrency, run_intervals
 from faceblur_testenv.polling import wait_until
+from kube_support import JSON, apply, bare_pod, container, get, wait_pod_phase
 from testenv_support import (
-    JSON,
     WORKER_IMAGE,
-    apply,
     condition,
     config_map,
-    container,
-    get,
     indexed_job,
     pods,
     secret,
     wait_job,
-    wait_pod_phase,
 )
 
 pytestmark = pytest.mark.cluster
 
 INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
-
-
-def bare_pod(namespace: str, name: str, *containers: JSON, **spec: object) -> JSON:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "containers": list(containers),
-            **spec,
-        },
-    }
 
 
 def job_pods(cluster: TestCluster, namespace: str, job: str) -> list[JSON]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from faceblur_testenv.cluster import REAL_NODE_NAME, TestCluster
+from kube_support import get
 from kubernetes import client
-from testenv_support import get
 
 pytestmark = pytest.mark.cluster
 

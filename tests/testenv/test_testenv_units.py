@@ -1,11 +1,17 @@
-"""The test environment's pure parts: when pods ran at once (from their API status), and the PKI."""
+"""The test environment's pure parts: when pods ran at once (from their API status), the PKI, and what is
+said of a process that exited."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from faceblur_testenv import pki
 from faceblur_testenv.podtimes import peak_concurrency, run_intervals
+from faceblur_testenv.polling import wait_until
+from faceblur_testenv.processes import ManagedProcess
 
 
 def pod(*runs: tuple[str, str], last: tuple[str, str] | None = None) -> dict[str, object]:
@@ -48,3 +54,18 @@ def test_client_certificate_names_user_and_groups() -> None:
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:masters"
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.pair.cert_pem))
+
+
+def test_an_exit_report_names_the_process_its_code_its_log_and_what_was_awaited(tmp_path: Path) -> None:
+    script = "import sys; print('cannot bind: address already in use'); sys.exit(3)"
+    process = ManagedProcess("etcd", [sys.executable, "-c", script], tmp_path / "etcd.log")
+    process.start()
+    try:
+        wait_until("the process to exit", lambda: not process.running(), timeout_s=30, interval_s=0.05)
+    finally:
+        process.stop()
+    report = process.exit_report()
+    assert report == f"etcd exited with code 3; log {tmp_path / 'etcd.log'}:\n" + process.log_tail()
+    assert "address already in use" in report
+    awaited = process.exit_report(waiting_for="kube-apiserver /readyz")
+    assert awaited.startswith("etcd exited with code 3 while waiting for kube-apiserver /readyz; log ")

@@ -1,29 +1,15 @@
-"""Helpers for the test-environment tests: manifests as dicts, applying them, waiting on Jobs and pods."""
+"""Helpers for the test-environment tests: manifests as dicts, waiting on Jobs (applying them, reading
+objects and waiting on pods are kube_support's)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from faceblur_testenv.cluster import TestCluster
-from faceblur_testenv.kubeapi import ApiError
-from faceblur_testenv.kubenode.localimages import BUSYBOX_IMAGE
 from faceblur_testenv.polling import wait_until
+from kube_support import JSON, container, get
 
-JSON = dict[str, Any]
 WORKER_IMAGE = "docker.io/faceblur/worker:test"  # imported into the session node by worker_images
-
-
-def apply(cluster: TestCluster, *docs: JSON) -> None:
-    """kubectl apply, as a user would (server-side validation and defaults included)."""
-    cluster.kubectl(
-        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(docs)})
-    )
-
-
-def container(command: list[str], name: str = "main", image: str = BUSYBOX_IMAGE, **extra: Any) -> JSON:
-    """A container of an image the node already has (busybox unless told): never pulled."""
-    return {"name": name, "image": image, "imagePullPolicy": "Never", "command": command, **extra}
 
 
 def indexed_job(
@@ -75,16 +61,6 @@ def condition(obj: JSON, kind: str) -> JSON | None:
     return None
 
 
-def get(cluster: TestCluster, path: str) -> JSON | None:
-    try:
-        found: JSON = cluster.api.get(path)
-        return found
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
 def job_path(namespace: str, name: str) -> str:
     return f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
 
@@ -104,14 +80,3 @@ def pods(cluster: TestCluster, namespace: str, selector: str = "") -> list[JSON]
     params = {"labelSelector": selector} if selector else None
     items: list[JSON] = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods", params).get("items", [])
     return items
-
-
-def wait_pod_phase(
-    cluster: TestCluster, namespace: str, name: str, phases: tuple[str, ...], timeout_s: float = 60
-) -> JSON:
-    def probe() -> JSON | None:
-        pod = get(cluster, f"/api/v1/namespaces/{namespace}/pods/{name}")
-        return pod if pod and pod.get("status", {}).get("phase") in phases else None
-
-    pod: JSON = wait_until(f"pod {namespace}/{name} in {phases}", probe, timeout_s)
-    return pod

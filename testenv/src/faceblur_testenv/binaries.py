@@ -51,3 +51,16 @@ def ensure_binaries() -> Path:
     if missing := missing_in(folder):
         raise BinariesMissingError(f"{folder} lacks {', '.join(missing)} after {BUILD_SCRIPT}")
     return folder
+
+
+ACTIONLINT_SCRIPT = REPO_ROOT / "scripts" / "build-actionlint.sh"
+
+
+def ensure_actionlint() -> Path:
+    """actionlint, the workflow linter, built from its Go module by scripts/build-actionlint.sh when the
+    cache is cold (a minute), else found there."""
+    log.info("locating actionlint with %s (a cold cache builds it)", ACTIONLINT_SCRIPT)
+    binary = Path(last_line(run_build_script(ACTIONLINT_SCRIPT, BinariesMissingError)))
+    if not os.access(binary, os.X_OK):
+        raise BinariesMissingError(f"{ACTIONLINT_SCRIPT} printed {binary}, which is not an executable")
+    return binary

@@ -24,10 +24,12 @@ CHART = REPO_ROOT / "charts" / "faceblur"
 
 def chart_settings(s3_url: str) -> list[str]:
     """`helm install --set` values: the README's two (the store and its Secret), then what this node
-    needs: the locally built image's tag, no pulls (no registry), small requests."""
+    needs: the locally built images' names and tag, no pulls (no registry), small requests."""
     return [
         f"defaults.storage.endpoint={s3_url}",
         f"defaults.storage.credentialsSecret.name={SECRET}",
+        "image.repository=faceblur/worker",  # the images scripts/build-images.sh builds and the node has
+        "gpuImage.repository=faceblur/worker-gpu",
         "image.tag=test",
         "defaults.images.pullPolicy=Never",
         f"defaults.resources.requests.cpu={SMALL_REQUESTS['cpu']}",

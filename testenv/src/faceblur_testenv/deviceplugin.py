@@ -24,10 +24,17 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-deviceplugin.sh"
 KUBELET_DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
 RESOURCE = "nvidia.com/gpu"
+# What NVIDIA's plugin advertises for time-sliced GPUs with renameByDefault: a node runs a second
+# plugin under this name, so jobs asking for a renamed resource are tested too.
+SHARED_RESOURCE = "nvidia.com/gpu.shared"
 VISIBLE_DEVICES_ENV = "NVIDIA_VISIBLE_DEVICES"
 SOCKET_NAME = "faceblur-gpu.sock"
-# What the plugin logs after each successful Register call (lifecycle.go).
-_REGISTERED = f"registered {RESOURCE} with the kubelet"
+SHARED_SOCKET_NAME = "faceblur-gpu-shared.sock"  # the plugin advertising SHARED_RESOURCE
+
+
+def _registered(resource: str) -> str:
+    """What the plugin logs after each successful Register call (lifecycle.go)."""
+    return f"registered {resource} with the kubelet"
 
 
 class DevicePluginError(RuntimeError):
@@ -60,18 +67,21 @@ class DevicePlugin(ManagedProcess):
         plugin_dir: Path = KUBELET_DEVICE_PLUGINS,
         binary: Path | None = None,
         socket_name: str = SOCKET_NAME,
+        resource: str = RESOURCE,
+        name: str = "device-plugin",
     ) -> None:
         self.gpus = gpus
+        self.resource = resource
         self.plugin_dir = Path(plugin_dir)
         self.socket_path = self.plugin_dir / socket_name
         argv = [
             str(binary if binary is not None else ensure_device_plugin()),
             f"-device-plugin-dir={self.plugin_dir}",
             f"-gpus={gpus}",
-            f"-resource={RESOURCE}",
+            f"-resource={resource}",
             f"-socket={socket_name}",
         ]
-        super().__init__("device-plugin", argv, log_path)
+        super().__init__(name, argv, log_path)
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Start it and wait until it serves on its socket (it registers as soon as kubelet.sock exists)."""
@@ -100,12 +110,12 @@ class DevicePlugin(ManagedProcess):
 
     def registrations(self) -> int:
         """How many times it has registered with a kubelet so far (once per kubelet start)."""
-        return registrations_in(self.log_path)
+        return registrations_in(self.log_path, self.resource)
 
 
-def registrations_in(log_path: Path) -> int:
+def registrations_in(log_path: Path, resource: str = RESOURCE) -> int:
     """How many successful registrations a device plugin's log records (for a node that keeps only logs)."""
     try:
-        return log_path.read_text(errors="replace").count(_REGISTERED)
+        return log_path.read_text(errors="replace").count(_registered(resource))
     except FileNotFoundError:
         return 0

@@ -110,6 +110,12 @@ class ManagedProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def exit_report(self, waiting_for: str | None = None) -> str:
+        """What to tell of a component that exited: its code, its log and the log's last lines."""
+        during = f" while waiting for {waiting_for}" if waiting_for else ""
+        code = self.exit_code()
+        return f"{self.name} exited with code {code}{during}; log {self.log_path}:\n{self.log_tail()}"
+
     def stop(self, grace_s: float = 10.0) -> None:
         if self._proc is not None:
             stop_group(self._proc, grace_s)

