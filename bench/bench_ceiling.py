@@ -15,7 +15,7 @@
    runs them (same model, inference scale, x264 veryfast CRF 18, audio kept): frames/s,
    CPU time, peak memory; faceblur's per-stage CPU time inside the pipeline from its log.
 3. With --long-minutes M, a long-input check: the clip looped to M minutes through
-   `faceblur.blur.blur` (what `faceblur blur` runs) in a child process; its memory is sampled
+   `faceblur.job.blur.blur` (what `faceblur blur` runs) in a child process; its memory is sampled
    and frames/s reported per tenth of the run, so growth in either shows.
 
 Usage: python bench/bench_ceiling.py [--seconds 8] [--scale 960x540] [--repeat 3]
@@ -47,7 +47,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import av
-    from faceblur.options import DetectorSpec
+    from faceblur_contract.options import DetectorSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_vs_deface import MATCHED_ENCODER, VENV_BIN, Run, count_frames, make_clip, timed
@@ -74,7 +74,7 @@ class Stage:
 
 
 def cores() -> int:
-    from faceblur.threadplan import available_cores
+    from faceblur.process.threadplan import available_cores
 
     return available_cores()
 
@@ -84,12 +84,13 @@ def measure_stages(
 ) -> tuple[list[Stage], str, float | None]:
     """Each stage alone, one thread each; returns the stages, the detector's provider and its GPU ms/frame."""
     import cv2
-    from faceblur import codec
-    from faceblur.anonymize import MaskStyle, anonymize_i420
+    from faceblur.anonymization.anonymize import MaskStyle, anonymize_i420
     from faceblur.detectors import build_detector
-    from faceblur.options import DetectorName, DetectorSpec, ExecutionProvider
-    from faceblur.providers import runs_on_gpu
-    from faceblur.threadplan import plan_threads
+    from faceblur.detectors.providers import runs_on_gpu
+    from faceblur.media import codec
+    from faceblur.process.threadplan import plan_threads
+    from faceblur_contract.enums import DetectorName, ExecutionProvider
+    from faceblur_contract.options import DetectorSpec
 
     cv2.setNumThreads(1)
     stages: list[Stage] = []
@@ -203,12 +204,13 @@ def verify_stage(
     timed_stage: Callable[..., object],
 ) -> None:
     """The verification pass as each chunk worker runs it: the sampled frames given to the encoder,
-    re-detected with the sensitive detector (faceblur.verifypass), `per_call` frames a call as the
+    re-detected with the sensitive detector (faceblur.verify.chunkpass), `per_call` frames a call as the
     worker's thread plan has it (one on a CPU); skipped when it is off."""
-    from faceblur import codec, verify
     from faceblur.detectors import build_detector
-    from faceblur.options import ExecutionProvider
-    from faceblur.verifypass import sensitive_specs
+    from faceblur.media import codec
+    from faceblur.verify import residual
+    from faceblur.verify.chunkpass import sensitive_specs
+    from faceblur_contract.enums import ExecutionProvider
     from faceblur_contract.options import VerifyOptions
 
     check = VerifyOptions()
@@ -220,7 +222,7 @@ def verify_stage(
         images = [
             codec.to_bgr(frame)
             for number, frame in enumerate(encoded)
-            if verify.is_sampled(number, check.every)
+            if residual.is_sampled(number, check.every)
         ]
         for start in range(0, len(images), per_call):
             detector.detect_each(images[start : start + per_call])
@@ -450,8 +452,9 @@ def long_check(clip: Path, workdir: Path, minutes: float, args: argparse.Namespa
 
 def long_child(clip: str, out: str, scale: str, batch: str) -> None:
     """`faceblur blur` (default workers and threads) with a reporter that prints frames done."""
-    from faceblur.blur import Reporter, blur
-    from faceblur.options import DetectorName, DetectorSpec, ProcessOptions
+    from faceblur.job.blur import Reporter, blur
+    from faceblur_contract.enums import DetectorName
+    from faceblur_contract.options import DetectorSpec, ProcessOptions
 
     width, height = (int(v) for v in scale.split("x"))
 
@@ -477,12 +480,12 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--stages-child":
         stages_child(*sys.argv[2:])
         return
-    from faceblur_contract.defaults import BATCH_SIZE
+    from faceblur_contract.options import ProcessOptions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="clip length (default 8 s at 25 fps)")
     parser.add_argument("--scale", default="960x540", help="inference scale given to both tools")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE.default, help="detector batch")
+    parser.add_argument("--batch-size", type=int, default=ProcessOptions.batch_size, help="detector batch")
     parser.add_argument("--repeat", type=int, default=3, help="pairs of runs, alternating; best kept")
     parser.add_argument("--long-minutes", type=float, help="also run the long-input check this long")
     parser.add_argument("--no-deface", action="store_true", help="skip deface (and the ratio)")

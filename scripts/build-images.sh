@@ -11,9 +11,10 @@
 #           code change rebuilds only the layers from the COPY it touches).
 #   worker-gpu  Dockerfile.gpu as it is, with CUDA_IMAGE set to a stand-in made from the base (the CUDA
 #           image's environment, no CUDA libraries: its pods use onnxruntime's CPU provider).
-#   minio   MinIO and mc built with the machine's Go from their modules (pseudo-versions from the Go module
-#           proxy; FACEBLUR_MINIO_VERSION, FACEBLUR_MC_VERSION), copied onto the base; for the chart's
-#           minio.enabled with --set minio.image.repository=faceblur/minio,minio.image.tag=test.
+#   minio   docker/minio.Dockerfile, the recipe of the published faceblur-minio, on the base: MinIO and mc
+#           built with the machine's Go from their modules (docker/minio.env; FACEBLUR_MINIO_VERSION,
+#           FACEBLUR_MC_VERSION override it); for the chart's minio.enabled with
+#           --set minio.image.repository=faceblur/minio,minio.image.tag=test.
 #
 # Usage: scripts/build-images.sh [worker] [worker-gpu] [minio]   (default: worker)
 # stdout: one line per image, NAME REFERENCE ARCHIVE IMAGE_ID separated by tabs; progress goes to stderr.
@@ -39,8 +40,10 @@ JOBS="${FACEBLUR_BUILD_JOBS:-2}"
 PREFIX="docker.io/faceblur"  # what a kubelet asks containerd for when a pod names faceblur/...:TAG
 export BUILDAH_RUNTIME="${BUILDAH_RUNTIME:-/usr/bin/runc}"
 # MinIO has no semver tags, so the Go module proxy serves its commits as pseudo-versions.
-MINIO_VERSION="${FACEBLUR_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
-MC_VERSION="${FACEBLUR_MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
+# shellcheck source=docker/minio.env
+. "$REPO/docker/minio.env"
+MINIO_VERSION="${FACEBLUR_MINIO_VERSION:-$MINIO_VERSION}"
+MC_VERSION="${FACEBLUR_MC_VERSION:-$MC_VERSION}"
 BASE_SUITE=bookworm
 BASE_PACKAGES=python3,python3-venv,python-is-python3,ca-certificates
 CA_DIR=/usr/local/share/ca-certificates
@@ -123,6 +126,7 @@ ensure_base() {  # prints the base image's reference
 }
 
 # build NAME DOCKERFILE REFERENCE BUILD_ARG...: buildah bud with the layer cache; prints the image id.
+# The context is the checkout, or BUILD_CONTEXT where set (the MinIO image's is its binaries' folder).
 build() {
   local name=$1 dockerfile=$2 ref=$3 args=() a
   shift 3
@@ -130,7 +134,7 @@ build() {
   local idfile="$CACHE/.$name.iid"
   say "$name: buildah bud -f $dockerfile (layer cache on; a cold build takes minutes)"
   nice -n 10 buildah bud --layers --jobs "$JOBS" --network host -f "$CONTEXT/$dockerfile" "${args[@]}" \
-    --iidfile "$idfile" -t "$ref" "$CONTEXT" >&2
+    --iidfile "$idfile" -t "$ref" "${BUILD_CONTEXT:-$CONTEXT}" >&2
   cat "$idfile"
 }
 
@@ -194,28 +198,19 @@ go_install() {
   rmdir "$dir/.tmp"
 }
 
-# The chart's MinIO (minio.enabled) from MinIO's own Go modules on the local base: `minio` as the
-# entry point (the chart passes only its arguments) and `mc` beside it for the bucket Job's shell.
+# The chart's MinIO (minio.enabled) from MinIO's own Go modules, by the published image's recipe on the
+# local base: `minio` as the entry point (the chart passes only its arguments), `mc` beside it for the
+# bucket Job's shell.
 build_minio() {
-  local base dir key local_ref ref ctr
+  local base dir ref id
   base=$(ensure_base)
   dir="$CACHE/minio-${MINIO_VERSION##*-}-mc-${MC_VERSION##*-}"
   go_install github.com/minio/minio "$MINIO_VERSION" "$dir"
   go_install github.com/minio/mc "$MC_VERSION" "$dir"
-  key=$(printf 'recipe 1 %s %s %s' "$base" "$MINIO_VERSION" "$MC_VERSION" | sha256sum | cut -c1-16)
-  local_ref="localhost/faceblur/minio-build:$key"
   ref="$PREFIX/minio:$TAG"
-  if [ -z "$(image_id "$local_ref")" ]; then
-    say "minio: image from $base with minio and mc"
-    ctr=$(buildah from --pull=never "$base")
-    buildah copy --quiet --chmod 0755 "$ctr" "$dir/minio" "$dir/mc" /usr/bin/ >/dev/null
-    buildah config --cmd '["server", "/data"]' "$ctr"  # first, or the base's python3 would meet the entry point
-    buildah config --entrypoint '["minio"]' --user 1000:1000 --workingdir /tmp --env HOME=/tmp \
-      --port 9000 --label org.opencontainers.image.description="MinIO $MINIO_VERSION, mc $MC_VERSION" "$ctr"
-    buildah commit --quiet --rm "$ctr" "$local_ref" >/dev/null
-  fi
-  buildah tag "$local_ref" "$ref"
-  export_archive minio "$ref" "$(image_id "$local_ref")"
+  id=$(BUILD_CONTEXT=$dir build minio docker/minio.Dockerfile "$ref" \
+    "BASE_IMAGE=$base" "MINIO_VERSION=$MINIO_VERSION" "MC_VERSION=$MC_VERSION")
+  export_archive minio "$ref" "$id"
 }
 
 build_worker() {

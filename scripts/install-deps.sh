@@ -35,6 +35,12 @@ inputs=$(cat requirements-dev.txt contract/pyproject.toml worker/pyproject.toml 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   echo "installing Python packages into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip
+  # The worker and the contract were installed as faceblur and faceblur-contract before they were
+  # renamed: drop those installs and their metadata beside the sources.
+  rm -rf worker/src/faceblur.egg-info contract/src/faceblur_contract.egg-info
+  for old in faceblur faceblur-contract; do
+    if .venv/bin/python -m pip show -q "$old" >/dev/null 2>&1; then .venv/bin/python -m pip uninstall -y -q "$old"; fi
+  done
   pkgs=(-e contract -e worker -e testenv)  # the contract first: worker and operator depend on it
   [ -f operator/pyproject.toml ] && pkgs+=(-e operator)
   .venv/bin/python -m pip install -q -r requirements-dev.txt "${pkgs[@]}"
