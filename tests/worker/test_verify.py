@@ -6,19 +6,25 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from faceblur.anonymization.anonymize import mosaic
+from faceblur.detectors import build_detector
 from faceblur.errors import ResidualFacesError
 from faceblur.job.blur import blur
 from faceblur.job.compose import compose
 from faceblur.job.layout import JobLayout
+from faceblur.job.manifest import Chunk, Manifest, VideoInfo
 from faceblur.storage import LocalStore
+from faceblur.verify.chunkpass import verify_chunk
 from faceblur.verify.contactsheet import THUMB_WIDTH
 from faceblur.verify.residual import SHARP_RATIO, FrameDetail, merge, report_url, residual_boxes, sampled
+from faceblur_contract.enums import ExecutionProvider, SplitMode
 from faceblur_contract.exits import ExitCode
 from faceblur_contract.options import DetectorSpec, ProcessOptions, VerifyOptions
 from faceblur_contract.records import VerificationReport
@@ -205,3 +211,25 @@ def test_the_cli_summary_and_contact_sheet_show_residual_frames_and_a_bound_fail
     assert f"{refused} not published" in lines[0]
     assert not refused.exists()
     assert json.loads(log.read_text())["reason"] == "ResidualFaces"
+
+
+def test_the_checks_time_is_its_own_work_not_the_wait_for_the_pipelines_frames() -> None:
+    """verify_chunk runs beside the pipeline and waits for each sampled frame: its report's seconds
+    (the share of a chunk's time the check costs) must not count those waits."""
+    video = VideoInfo(
+        container="mp4", codec="h264", width=64, height=48, time_base="1/25", frame_count=3,
+        duration_s=0.12, avg_frame_rate="25/1",
+    )  # fmt: skip
+    chunk = Chunk(index=0, first_frame=0, last_frame=2, first_pts=0, last_pts=2, key="c0")
+    manifest = Manifest(input="in.mp4", split_mode=SplitMode.REENCODE, video=video, chunks=[chunk])
+    options = ProcessOptions()
+    detector = build_detector(list(options.detectors), ExecutionProvider.CPU, 1)
+
+    def slow_frames() -> Iterator[tuple[int, np.ndarray]]:
+        for number in range(3):
+            time.sleep(0.5)  # the pipeline has not decoded the next frame yet
+            yield number, np.full((48, 64, 3), 128, dtype=np.uint8)
+
+    report = verify_chunk(slow_frames(), chunk, manifest, options, detector)
+    assert report.summary.frames_checked == 3
+    assert report.summary.seconds < 0.5  # three small frames take milliseconds; the waits took 1.5 s

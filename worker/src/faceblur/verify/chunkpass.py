@@ -96,8 +96,9 @@ def verify_chunk(
 ) -> VerificationReport:
     """Check one chunk's sampled frames (`residual.is_sampled`): frame number, BGR image as encoded
     (as stored: the rotation is applied here), `per_call` frames per detector call. `on_checked`
-    hears each frame's candidates (none too) as soon as it is judged (the fix-up waits on it)."""
-    started = time.monotonic()
+    hears each frame's candidates (none too) as soon as it is judged (the fix-up waits on it). The
+    summary's seconds are the time spent checking, not the waits for the pipeline's next frame."""
+    busy = 0.0
     check = options.verification
     rotation = normalize_rotation(manifest.video.rotation)
     times = frame_seconds(chunk, manifest.video)
@@ -105,6 +106,7 @@ def verify_chunk(
     checked = 0
     upright = ((number, to_display(image, rotation)) for number, image in frames)
     for batch in batches(upright, max(1, per_call)):
+        started = time.monotonic()
         found = detector.detect_each([image for _, image in batch])
         for (number, image), per_detector in zip(batch, found, strict=True):
             checked += 1
@@ -123,7 +125,8 @@ def verify_chunk(
             frame = residual_frame(number, times[number - chunk.first_frame], boxes)
             if frame is not None:
                 residual.append(frame)
-    summary = summarize(checked, residual, time.monotonic() - started)
+        busy += time.monotonic() - started
+    summary = summarize(checked, residual, busy)
     if summary.residual_frames:
         log.warning("chunk %d: verification %s", chunk.index, describe(summary))
     return VerificationReport(
