@@ -138,8 +138,11 @@ class CenterFaceDetector:
                 origins.append((b, left, top, cx, cy))
         if not windows:
             return found
-        # padded to a power of two: few input shapes (each costs OpenVINO a compile), at most twice the work
-        padded = 1 << (len(windows) - 1).bit_length()
+        # OpenVINO compiles a network per input shape: its batches are padded to a power of two (few
+        # shapes, at most twice the work); onnxruntime takes any batch as it comes
+        padded = len(windows)
+        if isinstance(self._session, OpenVinoSession):
+            padded = 1 << (padded - 1).bit_length()
         batch = np.zeros((padded, 3, zoomed, zoomed), dtype=np.float32)
         batch[: len(windows)] = np.stack(windows).transpose(0, 3, 1, 2)
         heatmap, log_size, offset = self._session.run(self._output_names, {self._input_name: batch})
