@@ -22,12 +22,11 @@ import minio
 import minio.error
 import urllib3
 from faceblur_testenv.cluster import TestCluster
-from faceblur_testenv.devcluster import BUCKET, CHART, NAMESPACE, SMALL_REQUESTS
+from faceblur_testenv.devcluster import BUCKET, NAMESPACE, SMALL_REQUESTS
 from faceblur_testenv.images import REPO_ROOT
 from faceblur_testenv.polling import wait_until
-from user_path_support import wait_operator_available
+from user_path_support import RELEASE, helm_release, wait_operator_available
 
-RELEASE = "faceblur"
 MINIO = f"{RELEASE}-minio"  # the chart's MinIO Deployment, Service and Secret
 NODE_DEMO = REPO_ROOT / "hack" / "node-demo.sh"
 # What this node needs beyond the README's command: its images' names (built here, no registry: the
@@ -71,16 +70,8 @@ def install_with_minio(cluster: TestCluster) -> float:
     """docs/deploy.md's `helm install ... --create-namespace --set minio.enabled=true` with this node's
     settings; it returns once the bucket hook has run (helm waits for hooks), seconds until Available."""
     started = time.monotonic()
-    sets = ["minio.enabled=true", *MINIO_SETTINGS]
-    cluster.helm(
-        "install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--create-namespace",
-        *(a for value in sets for a in ("--set", value)),
-        timeout=600,
+    helm_release(
+        cluster, "install", "--create-namespace", values=["minio.enabled=true", *MINIO_SETTINGS], timeout=600
     )
     wait_operator_available(cluster)
     return time.monotonic() - started

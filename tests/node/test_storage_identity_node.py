@@ -21,16 +21,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chart_minio_support import RELEASE, InstalledRelease
+from chart_minio_support import InstalledRelease
 from faceblur_testenv.cluster import TestCluster
 from faceblur_testenv.controlplane import CA
-from faceblur_testenv.devcluster import CHART, SECRET, chart_settings
+from faceblur_testenv.devcluster import SECRET, chart_settings
 from faceblur_testenv.measure import frames_with_a_sharp_face
 from faceblur_testenv.minists import MinioSts, subject_policy
 from faceblur_testenv.polling import wait_until
 from faceblur_testenv.videos import FaceVideo
 from kube_support import JSON, apply, job_doc, new_namespace
-from user_path_support import BUCKET, INPUT_KEY, NAMESPACE, upload_sample, wait_operator_available
+from user_path_support import (
+    BUCKET,
+    INPUT_KEY,
+    NAMESPACE,
+    helm_release,
+    upload_sample,
+    wait_operator_available,
+)
 
 pytestmark = pytest.mark.node
 
@@ -96,17 +103,7 @@ def install_for(cluster: TestCluster, sts: MinioSts, audience: str, *extra: str)
         f"defaults.storage.webIdentity.audience={audience}",
         *extra,
     ]
-    cluster.helm(
-        "upgrade",
-        "--install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--create-namespace",
-        *(a for value in sets for a in ("--set", value)),
-        timeout=600,
-    )
+    helm_release(cluster, "upgrade", "--install", "--create-namespace", values=sets, timeout=600)
     cluster.kubectl(
         "-n", NAMESPACE, "rollout", "status", "deployment/faceblur-operator", "--timeout=180s", timeout=200
     )

@@ -4,7 +4,7 @@ the examples run as a user runs them (`kubectl apply -f`, `kubectl get fbj` unti
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from faceblur_testenv.s3 import S3Server
 from faceblur_testenv.videos import FaceVideo, VideoLibrary
 
 JOB_TIMEOUT_S = 600
+RELEASE = "faceblur"  # the README's release name
 
 
 class Store(Protocol):
@@ -73,15 +74,18 @@ def wait_operator_available(cluster: TestCluster) -> None:
     )
 
 
+def helm_release(cluster: TestCluster, *command: str, values: Sequence[str], timeout: float = 300) -> None:
+    """`helm COMMAND... faceblur charts/faceblur -n faceblur-system`, each of values (`key=value`) a --set."""
+    sets = (arg for value in values for arg in ("--set", value))
+    cluster.helm(*command, RELEASE, str(CHART), "-n", NAMESPACE, *sets, timeout=timeout)
+
+
 def install_chart(cluster: TestCluster, s3: S3Server, *sets: str) -> float:
     """The README's three commands with what this node needs (devcluster.chart_settings, as
     `faceblur-testenv up` prints them) plus sets (`key=value`); seconds until the operator is Available."""
     started = time.monotonic()
     create_secret(cluster, s3)
-    values = [*chart_settings(s3.url), *sets]
-    cluster.helm(
-        "install", "faceblur", str(CHART), "-n", NAMESPACE, *(a for v in values for a in ("--set", v))
-    )
+    helm_release(cluster, "install", values=[*chart_settings(s3.url), *sets])
     wait_operator_available(cluster)
     return time.monotonic() - started
 
