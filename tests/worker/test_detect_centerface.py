@@ -195,6 +195,81 @@ def test_second_look_lifts_small_faces_to_a_confident_score(monkeypatch: pytest.
     assert not all(matched(first_look[first_look[:, 4] >= 0.5], known, min_iou=0.5))
 
 
+def rolled_faces(
+    face: tuple[int, ...], height: int, angle: float, spots: list[tuple[int, int]]
+) -> np.ndarray:
+    """One face of t1, cut out with a soft edge, `height` px high and rolled `angle` degrees (OpenCV's:
+    counter-clockwise), at each spot (its centre) of rocket's photo at 320x180."""
+    t1 = insightface_image("t1.jpg")
+    x1, y1, x2, y2 = face
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    ys, xs = np.mgrid[0 : t1.shape[0], 0 : t1.shape[1]].astype(np.float32)
+    r = np.sqrt(((xs - cx) / (1.1 * (x2 - x1))) ** 2 + ((ys - cy) / (1.15 * (y2 - y1))) ** 2)
+    alpha = np.clip((1 - r) / 0.25, 0, 1).astype(np.float32)
+    frame = cv2.resize(face_free_still(FaceFreeScene.ROCKET), (320, 180), interpolation=cv2.INTER_AREA)
+    out = frame.astype(np.float32)
+    for x, y in spots:
+        matrix = cv2.getRotationMatrix2D((cx, cy), angle, height / (y2 - y1))
+        matrix[:, 2] += (x - cx, y - cy)
+        a = cv2.warpAffine(alpha, matrix, (320, 180))[..., None]
+        out = out * (1 - a) + cv2.warpAffine(t1, matrix, (320, 180), flags=cv2.INTER_AREA) * a
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_rolled_look_finds_a_small_face_the_upright_looks_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """t1's sixth face, 16 px high and rolled 30 degrees clockwise, at five places: upright, even
+    enlarged, it scores under the threshold at three of them; turned back 0.85 at two of those."""
+    spots = [(40 + 60 * k, 50 + 40 * (k % 2)) for k in range(5)]
+    image = rolled_faces(T1_FACES[5], 16, -30.0, spots)
+
+    def found() -> set[tuple[int, int]]:
+        boxes = centerface()([image])[0]
+        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+        return {spot for spot in spots if (np.abs(centres - spot) < 6).all(axis=1).any()}
+
+    rolled_look = found()
+    monkeypatch.setattr(centerface_module, "ROLL_LOOK_ANGLES", ())
+    upright = found()
+    assert len(rolled_look) >= 3
+    assert upright < rolled_look  # the rolled look finds it where the upright looks do, and elsewhere
+
+
+def test_a_rolled_windows_boxes_map_back_to_where_the_face_is() -> None:
+    """A bright spot in a window's cut, turned as the rolled look turns it, is found where it was."""
+    size = centerface_module.SECOND_LOOK_SIZE
+    window = centerface_module.Window(frame=0, left=100, top=50, side_x=32, side_y=32, cx=116, cy=66)
+    for angle in (30.0, -30.0, 90.0):
+        cut = np.zeros((size, size, 3), np.float32)
+        cut[30:40, 80:100] = 255  # upright: 20 x 10 cut pixels, right of and above the centre
+        turned = centerface_module._turn(cut, angle)
+        ys, xs = np.nonzero(turned[..., 0] > 127)
+        seen_in_cut = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, 0.9]], np.float32)
+        x1, y1, x2, y2, _ = centerface_module.replace(window, angle=angle, cx=122, cy=58).seen(seen_in_cut)[0]
+        # its centre where the spot is: (90, 35) of the cut is (100 + 22.5, 50 + 8.75) input pixels
+        assert ((x1 + x2) / 2, (y1 + y2) / 2) == (
+            pytest.approx(122.5, abs=0.6),
+            pytest.approx(58.75, abs=0.6),
+        )
+        # and its extent covers the spot (120-125 x 57.5-60), but for a pixel of turning
+        assert x1 <= 120.6
+        assert y1 <= 58.1
+        assert x2 >= 124.4
+        assert y2 >= 59.4
+
+
+def test_second_looks_widen_the_frames_own_box_of_a_face_and_add_new_faces() -> None:
+    own = np.array([[10, 10, 30, 34, 0.4]], np.float32)
+    extra = np.array(
+        [
+            [12, 8, 28, 30, 0.85],  # the same face, seen partly and more confidently by a window
+            [100, 10, 116, 30, 0.7],  # a face the frame's own look did not find
+        ],
+        np.float32,
+    )
+    merged = centerface_module.merge_looks(own, extra)
+    assert merged.tolist() == [[10, 8, 30, 34, pytest.approx(0.85)], [100, 10, 116, 30, pytest.approx(0.7)]]
+
+
 @pytest.mark.parametrize("scene", list(FaceFreeScene))
 @pytest.mark.parametrize("factor", [1.0, 0.5])
 def test_second_look_finds_no_face_on_face_free_photos(scene: FaceFreeScene, factor: float) -> None:

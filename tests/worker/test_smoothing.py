@@ -6,7 +6,7 @@ import pytest
 from faceblur.job.manifest import Box, BoxSource
 from faceblur.temporal.hysteresis import Confirmations, rejected
 from faceblur.temporal.smoothing import SmoothingParams, boxes_for_frame, smooth
-from faceblur.temporal.tracking import forward_link, interpolate, interpolated_boxes, iou
+from faceblur.temporal.tracking import CARRY_SPREAD, forward_link, interpolate, interpolated_boxes, iou
 
 
 def box(
@@ -104,8 +104,10 @@ def test_a_carried_box_moves_as_its_track_moved_and_a_lone_one_stays() -> None:
     assert [(round(b.x1, 3), b.source) for b in later] == [(20 + 6 * 15, BoxSource.CARRIED)]
     earlier = boxes_for_frame({f + 20: boxes for f, boxes in walking.items()}, 17, params)
     assert [round(b.x1, 3) for b in earlier] == [20 - 6 * 3]  # before it was first seen: as it came
+    # a lone box stays centred where it was, growing on each side as the frames carried add up
     alone = boxes_for_frame({0: [box(50)]}, 6, params)
-    assert [b.x1 for b in alone] == [50.0]
+    spread = CARRY_SPREAD * 6 * 10
+    assert [(b.x1, b.x2) for b in alone] == [pytest.approx((50 - spread, 60 + spread))]
     # a face standing still with its boxes jittering a pixel keeps its carried box about in place
     still = {f: [box(50 + (f % 2), size=40)] for f in range(10)}
     assert abs(boxes_for_frame(still, 19, params)[0].x1 - 50) <= 0.1 * 40
@@ -113,7 +115,7 @@ def test_a_carried_box_moves_as_its_track_moved_and_a_lone_one_stays() -> None:
 
 def test_distinct_faces_are_all_carried() -> None:
     detections = {0: [box(0), box(100)]}
-    assert [b.x1 for b in boxes_for_frame(detections, 1, CARRY_ONLY)] == [0.0, 100.0]
+    assert [(b.x1 + b.x2) / 2 for b in boxes_for_frame(detections, 1, CARRY_ONLY)] == [5.0, 105.0]
 
 
 def test_detected_box_hides_carried_copy_of_same_face() -> None:

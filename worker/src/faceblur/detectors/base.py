@@ -42,19 +42,23 @@ def nms(boxes: Boxes, iou_threshold: float) -> Boxes:
     if len(boxes) < 2:
         return boxes
     order = np.argsort(-boxes[:, 4], kind="stable")
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     keep: list[int] = []
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(int(best))
-        inter_w = np.maximum(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0)
-        inter_h = np.maximum(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0)
-        inter = inter_w * inter_h
-        union = areas[best] + areas[rest] - inter
-        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        order = rest[iou < iou_threshold]
+        order = rest[ious(boxes[best], boxes[rest]) < iou_threshold]
     return boxes[keep]
+
+
+def ious(box: np.ndarray, boxes: Boxes) -> np.ndarray:
+    """Intersection over union of one box with each of `boxes`."""
+    inter_w = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0)
+    inter_h = np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
+    inter = inter_w * inter_h
+    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    union = area + np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0) - inter
+    result: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return result
 
 
 def clip_boxes(boxes: Boxes, width: int, height: int) -> Boxes:

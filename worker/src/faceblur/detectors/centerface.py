@@ -8,20 +8,25 @@ scores 0.10 there and 0.66 at twice the scale: bench/bench_fairness.py, docs/qua
 running whole frames at a finer scale costs 4 to 9 times as much. So each frame gets a *second
 look*: its weak small candidates (heatmap peaks scoring from SECOND_LOOK_SCORE up to the score
 that starts a track on its own, below which the hysteresis needs support from nearby frames) are
-cut out of the inference image, SECOND_LOOK_ZOOM times enlarged, and detected again in one batch;
-the better of both looks counts. Face-free footage has a few such candidates a frame (up to about
-20 on a textured photo, most under 10), so the cost follows the number of small faces.
+cut out of the inference image, enlarged to SECOND_LOOK_SIZE square, and detected again in one batch;
+the better of both looks counts. A window that looks face-like but scores under the threshold is
+looked at once more turned back 30 degrees each way: CenterFace was trained on upright faces and
+scores a rolled small face 0.1-0.2 upright, 0.8 turned back. Face-free footage has a few such
+candidates a frame (up to about 20 on a textured photo, most under 10), so the cost follows the
+number of small faces.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import onnxruntime
 
-from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, nms, round_input_size
+from faceblur.detectors.base import Boxes, Image, clip_boxes, empty_boxes, ious, nms, round_input_size
 from faceblur.detectors.openvino_session import OpenVinoSession
 from faceblur.detectors.providers import runs_on_gpu
 from faceblur.temporal.hysteresis import START_SCORE
@@ -36,8 +41,15 @@ MAX_CPU_BATCH_PIXELS = 4 * 640 * 384
 SECOND_LOOK_SCORE = 0.02  # weak candidates scoring this much get a second look (a 16-px face: 0.03-0.3)
 SECOND_LOOK_MAX_HEIGHT = 24  # frame pixels: larger faces score well at the frame's scale
 SECOND_LOOK_WINDOW = 32  # frame pixels cut out around a candidate's centre ...
-SECOND_LOOK_ZOOM = 4  # ... and enlarged this much (128 x 128, where a 12-pixel face becomes 48)
+SECOND_LOOK_SIZE = 128  # ... and enlarged to this square (a 12-pixel face becomes 48)
 SECOND_LOOK_MAX = 32  # candidates per frame, the strongest first
+# a window scoring this much upright, but not the threshold, is looked at again turned back by each
+# angle: a face rolled 30 degrees scores 0.1-0.2 upright and 0.8 turned back
+ROLL_LOOK_SCORE = 0.1
+ROLL_LOOK_ANGLES: tuple[float, ...] = (30.0, -30.0)
+# turned back, a rolled face scores as an upright one does (0.8); face-like texture seen turned scores
+# 0.2-0.5 (t1's group photo): what the rolled look finds counts from this score
+ROLL_LOOK_KEEP = 0.6
 
 
 class CenterFaceDetector:
@@ -119,49 +131,126 @@ class CenterFaceDetector:
         sees better for its own lower threshold, not a box a different zoom happened to score higher.
         """
         in_h, in_w = blob.shape[2:]
-        per_x, per_y = in_w / width, in_h / height  # input pixels per frame pixel
-        side_x = min(round(SECOND_LOOK_WINDOW * per_x), in_w)
-        side_y = min(round(SECOND_LOOK_WINDOW * per_y), in_h)
-        zoomed = SECOND_LOOK_WINDOW * SECOND_LOOK_ZOOM
-        windows: list[np.ndarray] = []
-        origins: list[tuple[int, int, int, float, float]] = []  # frame, left, top, candidate centre
-        for b, boxes in enumerate(weak):
-            small = boxes[boxes[:, 3] - boxes[:, 1] <= SECOND_LOOK_MAX_HEIGHT * per_y]
-            for x1, y1, x2, y2, _ in small[np.argsort(-small[:, 4], kind="stable")][
-                :SECOND_LOOK_MAX
-            ].tolist():
-                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-                left = min(max(round(cx - side_x / 2), 0), in_w - side_x)  # kept inside the image
-                top = min(max(round(cy - side_y / 2), 0), in_h - side_y)
-                window = blob[b, :, top : top + side_y, left : left + side_x].transpose(1, 2, 0)
-                windows.append(cv2.resize(window, (zoomed, zoomed), interpolation=cv2.INTER_LINEAR))
-                origins.append((b, left, top, cx, cy))
+        windows = second_look_windows(weak, in_w / width, in_h / height, in_w, in_h)
         if not windows:
             return found
-        # OpenVINO compiles a network per input shape: its batches are padded to a power of two (few
-        # shapes, at most twice the work); onnxruntime takes any batch as it comes
-        padded = len(windows)
-        if isinstance(self._session, OpenVinoSession):
-            padded = 1 << (padded - 1).bit_length()
-        batch = np.zeros((padded, 3, zoomed, zoomed), dtype=np.float32)
-        batch[: len(windows)] = np.stack(windows).transpose(0, 3, 1, 2)
-        heatmap, log_size, offset = self._session.run(self._output_names, {self._input_name: batch})
+        cuts = [_cut(blob[w.frame], w) for w in windows]
         extra: list[list[Boxes]] = [[] for _ in found]
-        unzoom = np.array([side_x / zoomed, side_y / zoomed] * 2 + [1.0], dtype=np.float32)
-        for i, (b, left, top, cx, cy) in enumerate(origins):
-            shift = np.array([left, top, left, top, 0.0], dtype=np.float32)
-            seen: Boxes = (
-                decode(heatmap[i, 0], log_size[i], offset[i], self.threshold) * unzoom + shift
-            ).astype(np.float32)
-            # only the candidate itself: a box centred within a quarter window of it
-            near = (np.abs((seen[:, 0] + seen[:, 2]) / 2 - cx) <= side_x / 4) & (
-                np.abs((seen[:, 1] + seen[:, 3]) / 2 - cy) <= side_y / 4
-            )
-            extra[b].append(seen[near])
+        rolled: list[Window] = []
+        rolled_cuts: list[np.ndarray] = []
+        low = min(self.threshold, ROLL_LOOK_SCORE)
+        for window, cut, seen in zip(windows, cuts, self._look(windows, cuts, low), strict=True):
+            extra[window.frame].append(seen[seen[:, 4] > self.threshold])
+            if seen.size and seen[:, 4].max() <= self.threshold:  # face-like, but not enough upright
+                for angle in ROLL_LOOK_ANGLES:
+                    rolled.append(replace(window, angle=angle))
+                    rolled_cuts.append(_turn(cut, angle))
+        keep = max(self.threshold, ROLL_LOOK_KEEP)
+        for window, seen in zip(rolled, self._look(rolled, rolled_cuts, keep), strict=True):
+            extra[window.frame].append(seen)
         return [
-            nms(clip_boxes(np.concatenate([own, *more]), in_w, in_h), NMS_IOU) if more else own
+            merge_looks(own, clip_boxes(np.concatenate(more), in_w, in_h)) if more else own
             for own, more in zip(found, extra, strict=True)
         ]
+
+    def _look(self, windows: Sequence[Window], cuts: Sequence[np.ndarray], threshold: float) -> list[Boxes]:
+        """Each window's boxes scoring over `threshold` (input pixels), centred on its candidate."""
+        if not windows:
+            return []
+        # OpenVINO compiles a network per input shape: its batches are padded to a power of two (few
+        # shapes, at most twice the work); onnxruntime takes any batch as it comes
+        padded = len(cuts)
+        if isinstance(self._session, OpenVinoSession):
+            padded = 1 << (padded - 1).bit_length()
+        batch = np.zeros((padded, 3, SECOND_LOOK_SIZE, SECOND_LOOK_SIZE), dtype=np.float32)
+        batch[: len(cuts)] = np.stack(cuts).transpose(0, 3, 1, 2)
+        heatmap, log_size, offset = self._session.run(self._output_names, {self._input_name: batch})
+        return [
+            window.seen(decode(heatmap[i, 0], log_size[i], offset[i], threshold))
+            for i, window in enumerate(windows)
+        ]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weak candidate's second-look window: where it lies in its frame's inference image (input
+    pixels), and how far it is turned back (degrees, counter-clockwise) before it is looked at."""
+
+    frame: int
+    left: int
+    top: int
+    side_x: int
+    side_y: int
+    cx: float  # the candidate's centre
+    cy: float
+    angle: float = 0.0
+
+    def seen(self, boxes: Boxes) -> Boxes:
+        """Boxes found in the window's cut (SECOND_LOOK_SIZE square) in input pixels, only those of
+        the candidate itself: centred within a quarter window of it."""
+        half = SECOND_LOOK_SIZE / 2
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2 - half, (boxes[:, 1] + boxes[:, 3]) / 2 - half
+        a, b = (boxes[:, 2] - boxes[:, 0]) / 2, (boxes[:, 3] - boxes[:, 1]) / 2
+        if self.angle:
+            # the box's ellipse turned back: its centre rotated, its extent that of the rolled ellipse
+            cos, sin = math.cos(math.radians(self.angle)), math.sin(math.radians(self.angle))
+            cx, cy = cos * cx - sin * cy, sin * cx + cos * cy
+            a, b = np.hypot(a * cos, b * sin), np.hypot(a * sin, b * cos)
+        per_x, per_y = self.side_x / SECOND_LOOK_SIZE, self.side_y / SECOND_LOOK_SIZE
+        x, y = self.left + (cx + half) * per_x, self.top + (cy + half) * per_y
+        near = (np.abs(x - self.cx) <= self.side_x / 4) & (np.abs(y - self.cy) <= self.side_y / 4)
+        mapped = np.stack([x - a * per_x, y - b * per_y, x + a * per_x, y + b * per_y, boxes[:, 4]], axis=1)
+        return mapped[near].astype(np.float32)
+
+
+def second_look_windows(
+    weak: Sequence[Boxes], per_x: float, per_y: float, in_w: int, in_h: int
+) -> list[Window]:
+    """One window per weak small candidate (the strongest SECOND_LOOK_MAX a frame): SECOND_LOOK_WINDOW
+    frame pixels square around its centre, inside the image. `per_x`, `per_y`: input pixels per frame
+    pixel."""
+    side_x = min(round(SECOND_LOOK_WINDOW * per_x), in_w)
+    side_y = min(round(SECOND_LOOK_WINDOW * per_y), in_h)
+    windows = []
+    for frame, boxes in enumerate(weak):
+        small = boxes[boxes[:, 3] - boxes[:, 1] <= SECOND_LOOK_MAX_HEIGHT * per_y]
+        for x1, y1, x2, y2, _ in small[np.argsort(-small[:, 4], kind="stable")][:SECOND_LOOK_MAX].tolist():
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            left = min(max(round(cx - side_x / 2), 0), in_w - side_x)
+            top = min(max(round(cy - side_y / 2), 0), in_h - side_y)
+            windows.append(Window(frame, left, top, side_x, side_y, cx, cy))
+    return windows
+
+
+def merge_looks(own: Boxes, extra: Boxes) -> Boxes:
+    """A frame's own boxes with its second looks': a second-look box of a face the frame's own look
+    found lifts that box's score and widens it to cover both, never displaces it (a window may see
+    part of a face only, and score it higher); one of a face the own look did not find is added."""
+    merged, added = own.copy(), []
+    for box in nms(extra, NMS_IOU):
+        overlap = ious(box, merged)
+        if overlap.size and overlap.max() >= NMS_IOU:
+            same = merged[int(overlap.argmax())]
+            # x1, y1 the lesser; x2, y2 and the score the greater
+            same[:2], same[2:] = np.minimum(same[:2], box[:2]), np.maximum(same[2:], box[2:])
+        else:
+            added.append(box)
+    return np.concatenate([merged, np.array(added, dtype=np.float32).reshape(-1, 5)])
+
+
+def _cut(image: np.ndarray, window: Window) -> np.ndarray:
+    """The window cut out of a CHW inference image, enlarged to SECOND_LOOK_SIZE square (HWC)."""
+    part = image[:, window.top : window.top + window.side_y, window.left : window.left + window.side_x]
+    size = (SECOND_LOOK_SIZE, SECOND_LOOK_SIZE)
+    return cv2.resize(part.transpose(1, 2, 0), size, interpolation=cv2.INTER_LINEAR)
+
+
+def _turn(cut: np.ndarray, angle: float) -> np.ndarray:
+    """A cut rotated about its centre, its corners filled by reflection (no black wedge to score)."""
+    half = SECOND_LOOK_SIZE / 2
+    matrix = cv2.getRotationMatrix2D((half, half), angle, 1.0)
+    size = (SECOND_LOOK_SIZE, SECOND_LOOK_SIZE)
+    return cv2.warpAffine(cut, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def decode(heatmap: np.ndarray, log_size: np.ndarray, offset: np.ndarray, threshold: float) -> Boxes:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from faceblur.job.manifest import Box, BoxSource
 
 Detections = Mapping[int, Sequence[Box]]  # frame number -> boxes detected in that frame
+CARRY_SPREAD = 0.05  # a lone carried box grows by this share of its size on each side, a frame
 
 
 def iou(a: Box, b: Box) -> float:
@@ -126,11 +127,18 @@ def carried(
     """`box` of frame `source` moved to `frame` as its track moved over the `span` frames before
     (carried later) or after (carried earlier) it, by at most the distance it moved there: a face
     walking out of view takes its box along instead of leaving it on the background. A box whose
-    track has no other box stays put."""
+    track has no other box stays where it was and grows by CARRY_SPREAD of its size on each side for
+    every frame it is carried: which way its face went is unknown (a small face walking past a fixed
+    camera moves 10-20 % of its height a frame), and a face not quite under its box is left partly
+    sharp."""
     later = frame < source  # carried to an earlier frame: the motion is the one after it
     end = track_end(detections, source, box, span, max_gap, threshold, later)
     if end is None:
-        moved = box
+        spread = CARRY_SPREAD * abs(frame - source)
+        dx, dy = spread * (box.x2 - box.x1), spread * (box.y2 - box.y1)
+        moved = box.model_copy(
+            update={"x1": box.x1 - dx, "y1": box.y1 - dy, "x2": box.x2 + dx, "y2": box.y2 + dy}
+        )
     else:
         (ex, ey), (bx, by) = _centre(end[1]), _centre(box)
         # no further than the motion was seen: one jittery link is not extrapolated ten frames
