@@ -8,6 +8,7 @@ an S3 server on the pod bridge that pods reach; tests isolate themselves by name
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,15 +28,19 @@ WORKER_IMAGES = ("worker", "worker-gpu")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip what needs the session cluster where no node can start, and run it last: modules that
-    start a node of their own (tests/node) must be done before the session's node takes the host lock."""
+    """Skip what needs the session cluster where no node can start. Run what holds the host first
+    (HOST_TIERS: the longest part of a run, on one xdist worker while another takes the rest), and of
+    it the session cluster's tests last: modules that start a node of their own (tests/node) must be
+    done before the session's node takes the host lock."""
     reason = real_node_missing()
     if reason:
         for item in items:
             if "test_cluster" in item.fixturenames:
                 item.add_marker(pytest.mark.skip(reason=reason))
-    shared = [item for item in items if "test_cluster" in item.fixturenames]
-    items[:] = [item for item in items if "test_cluster" not in item.fixturenames] + shared
+    host = [item for item in items if item.get_closest_marker("xdist_group") is not None]
+    shared = [item for item in host if "test_cluster" in item.fixturenames]
+    rest = [item for item in items if item.get_closest_marker("xdist_group") is None]
+    items[:] = [item for item in host if "test_cluster" not in item.fixturenames] + shared + rest
 
 
 # Test tiers, from the fixtures a test uses (its whole fixture closure): `pytest -m unit` runs what
@@ -49,6 +54,10 @@ TIER_FIXTURES = {
     "tools": ("helm", "applied"),
 }
 TIERS = (*TIER_FIXTURES, "images")  # images: marked by its module (buildah builds, no fixture says so)
+# Tiers that use the machine's one node: their tests run one at a time, in one xdist group
+# (scripts/test.sh runs two workers: this group, mostly waiting on pods, on one; the CPU-bound rest,
+# image and tool builds included, on the other: the build scripts take a lock of their own).
+HOST_TIERS = frozenset({"cluster", "node"})
 
 
 def tiers_of(fixtures: Iterable[str], markers: Iterable[str]) -> set[str]:
@@ -61,9 +70,27 @@ def tiers_of(fixtures: Iterable[str], markers: Iterable[str]) -> set[str]:
     return tiers or {"unit"}
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist's loadgroup, every test of the host group must carry it in its node id (how xdist
+    schedules a group onto one worker); where it does not, two workers would each wait for the node
+    the other holds: stop at once instead."""
+    if session.config.getoption("dist", None) != "loadgroup" or not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"xdist did not group {lost[0]} (and {len(lost) - 1} more): this pytest and pytest-xdist do"
+            " not honour xdist_group (pytest-dev/pytest-xdist#1386); install requirements-dev.txt's"
+            " versions, or run in one process (-n 0)"
+        )
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
-    for tier in sorted(tiers_of(getattr(item, "fixturenames", ()), (m.name for m in item.iter_markers()))):
+    tiers = tiers_of(getattr(item, "fixturenames", ()), (m.name for m in item.iter_markers()))
+    for tier in sorted(tiers):
         item.add_marker(tier)
+    if tiers & HOST_TIERS:
+        item.add_marker(pytest.mark.xdist_group("host"))
 
 
 @pytest.fixture(scope="session")

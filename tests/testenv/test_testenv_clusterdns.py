@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from faceblur_testenv.cluster import SERVICE_CIDR
 from faceblur_testenv.kubenode import clusterdns
 from faceblur_testenv.kubenode.clusterdns import (
@@ -63,6 +64,7 @@ def test_coredns_reads_only_what_the_kubernetes_plugin_needs() -> None:
     ]
 
 
+@pytest.mark.tools  # builds CoreDNS on a cold cache (minutes)
 def test_build_is_cached_and_leaves_out_forward() -> None:
     binary = ensure_coredns()  # builds on a cold cache (minutes), else finds it
     started = time.monotonic()
