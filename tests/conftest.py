@@ -37,10 +37,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if "test_cluster" in item.fixturenames:
                 item.add_marker(pytest.mark.skip(reason=reason))
-    host = [item for item in items if item.get_closest_marker("xdist_group") is not None]
-    shared = [item for item in host if "test_cluster" in item.fixturenames]
-    rest = [item for item in items if item.get_closest_marker("xdist_group") is None]
-    items[:] = [item for item in host if "test_cluster" not in item.fixturenames] + shared + rest
+    items.sort(
+        key=lambda item: (item.get_closest_marker("xdist_group") is None, "test_cluster" in item.fixturenames)
+    )
 
 
 # Test tiers, from the fixtures a test uses (its whole fixture closure): `pytest -m unit` runs what
