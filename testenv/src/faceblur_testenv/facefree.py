@@ -151,8 +151,10 @@ def _ffmpeg_command(spec: FaceFreeSpec, out: Path) -> list[str]:
     command += [
         "-pix_fmt",
         "yuvj420p" if spec.full_range else "yuv420p",
+        # one thread: x264 on two made different frames of one spec (1 encode in 3), so a clip's false
+        # blur changed from run to run; one is as fast at this size
         "-threads",
-        "2",
+        "1",
         "-x264-params",
         "log=-1",
     ]

@@ -341,7 +341,8 @@ def _ffmpeg_command(spec: VideoSpec, coded_w: int, coded_h: int, out: Path) -> l
             command += ["-video_track_timescale", str(_VFR_TIMESCALE)]
     if filters:
         command += ["-vf", ",".join(filters)]
-    command += [*_CODECS[spec.codec], "-crf", str(spec.crf), "-pix_fmt", pix_fmt, "-threads", "2"]
+    # one thread: equal specs give the same file (x264 on two threads does not, 1 encode in 3)
+    command += [*_CODECS[spec.codec], "-crf", str(spec.crf), "-pix_fmt", pix_fmt, "-threads", "1"]
     hdr10 = [f"master-display={HDR10_MASTERING_DISPLAY}", f"max-cll={HDR10_CONTENT_LIGHT}"]
     if spec.codec == "h264":
         hdr10 = [f"mastering-display={HDR10_MASTERING_DISPLAY}", f"cll={HDR10_CONTENT_LIGHT}"]
