@@ -127,24 +127,29 @@ def carried(
     """`box` of frame `source` moved to `frame` as its track moved over the `span` frames before
     (carried later) or after (carried earlier) it, by at most the distance it moved there: a face
     walking out of view takes its box along instead of leaving it on the background. A box whose
-    track has no other box stays where it was and grows by CARRY_SPREAD of its size on each side for
-    every frame it is carried: which way its face went is unknown (a small face walking past a fixed
-    camera moves 10-20 % of its height a frame), and a face not quite under its box is left partly
-    sharp."""
+    track has no other box stays where it was, and a box carried before its track's first detection
+    follows the motion seen after it; both grow by CARRY_SPREAD of their size on each side for every
+    frame carried: which way a lone box's face went is unknown (a small face walking past a fixed
+    camera moves 10-20 % of its height a frame), and a face not yet detected is faint or turned, so
+    its track's later motion says little of its earlier path (a face not quite under its box is left
+    partly sharp). A box carried after its track's last detection does not grow: its face most often
+    walked out of view or behind something, and a growing box would blur the background it left."""
     later = frame < source  # carried to an earlier frame: the motion is the one after it
     end = track_end(detections, source, box, span, max_gap, threshold, later)
-    if end is None:
-        spread = CARRY_SPREAD * abs(frame - source)
-        dx, dy = spread * (box.x2 - box.x1), spread * (box.y2 - box.y1)
-        moved = box.model_copy(
-            update={"x1": box.x1 - dx, "y1": box.y1 - dy, "x2": box.x2 + dx, "y2": box.y2 + dy}
-        )
-    else:
+    dx = dy = 0.0
+    if end is not None:
         (ex, ey), (bx, by) = _centre(end[1]), _centre(box)
         # no further than the motion was seen: one jittery link is not extrapolated ten frames
         step = max(-1.0, (frame - source) / (end[0] - source))
         dx, dy = (ex - bx) * step, (ey - by) * step
-        moved = box.model_copy(
-            update={"x1": box.x1 + dx, "y1": box.y1 + dy, "x2": box.x2 + dx, "y2": box.y2 + dy}
-        )
-    return moved.model_copy(update={"source": BoxSource.CARRIED})
+    spread = CARRY_SPREAD * abs(frame - source) if end is None or later else 0.0
+    sx, sy = spread * (box.x2 - box.x1), spread * (box.y2 - box.y1)
+    return box.model_copy(
+        update={
+            "x1": box.x1 + dx - sx,
+            "y1": box.y1 + dy - sy,
+            "x2": box.x2 + dx + sx,
+            "y2": box.y2 + dy + sy,
+            "source": BoxSource.CARRIED,
+        }
+    )
