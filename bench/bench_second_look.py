@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """What CenterFace's second look costs: the detector alone, CPU time per frame, three ways side by side.
 
-- **none**: the frame's own look only (`SECOND_LOOK_MAX` = 0);
+- **none**: the frame's own look only (`SECOND_LOOK_MAX` and `CLOSE_LOOK_MAX` 0);
 - **upright**: the second look at weak small candidates, enlarged, without the rolled look
-  (`ROLL_LOOK_ANGLES` empty);
-- **default**: what the product runs, the upright look and the rolled look (30 degrees each way)
-  where a window looks face-like but scores under the threshold.
+  (`ROLL_LOOK_ANGLES` empty) or the close look;
+- **rolled**: the second look with the rolled look (30 degrees each way) where a window looks
+  face-like but scores under the threshold, without the close look;
+- **default**: what the product runs, the above and the close look at weak candidates of 24-48 px
+  (upright and turned back).
 
 Clips: the face-free photos (scikit-image's coffee, rocket, cat) as 848x480 frames with handheld
 shake (faceblur_testenv.facefree), and bench_fairness's clips of 28 faces (7 photos x 4 turns) of
 16 and 32 px over a real background at 640x360. Each cell is the best of --repeat passes over
 --frames frames, one frame a call, onnxruntime on one thread (the detector's own cost, no pipeline).
-The windows column counts the second-look windows a frame (upright + rolled) of the default.
+The windows column counts the second-look windows a frame (upright, rolled and close) of the default.
 
 Usage: python bench/bench_second_look.py [--frames 24] [--repeat 2]
 Not a test: it prints figures (docs/quality.md).
@@ -35,20 +37,26 @@ from faceblur_testenv.facefree import FaceFreeScene, FaceFreeSpec, face_free_sti
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_fairness
 
-VARIANTS = ("none", "upright", "default")
+# per variant: the centerface module's settings it changes
+VARIANTS: dict[str, dict[str, object]] = {
+    "none": {"SECOND_LOOK_MAX": 0, "CLOSE_LOOK_MAX": 0},
+    "upright": {"ROLL_LOOK_ANGLES": (), "CLOSE_LOOK_MAX": 0},
+    "rolled": {"CLOSE_LOOK_MAX": 0},
+    "default": {},
+}
 
 
 @contextmanager
 def variant(name: str) -> Iterator[None]:
-    saved = centerface.SECOND_LOOK_MAX, centerface.ROLL_LOOK_ANGLES
-    if name == "none":
-        centerface.SECOND_LOOK_MAX = 0
-    if name == "upright":
-        centerface.ROLL_LOOK_ANGLES = ()
+    changes = VARIANTS[name]
+    saved = {key: getattr(centerface, key) for key in changes}
+    for key, value in changes.items():
+        setattr(centerface, key, value)
     try:
         yield
     finally:
-        centerface.SECOND_LOOK_MAX, centerface.ROLL_LOOK_ANGLES = saved
+        for key, value in saved.items():
+            setattr(centerface, key, value)
 
 
 class CountingSession:
@@ -101,9 +109,8 @@ def main() -> None:
     assert isinstance(detector, centerface.CenterFaceDetector)
     counting = CountingSession(detector._session)
     detector._session = counting  # type: ignore[assignment]
-    print(
-        f"{'clip':<34} {'none':>8} {'upright':>8} {'default':>8} {'cost':>8} {'windows':>8}  (CPU ms/frame)"
-    )
+    columns = "".join(f" {label:>8}" for label in VARIANTS)
+    print(f"{'clip':<34}{columns} {'cost':>8} {'windows':>8}  (CPU ms/frame)")
     for name, frames in clips(args.frames).items():
         ms = {}
         for label in VARIANTS:
@@ -112,11 +119,8 @@ def main() -> None:
                 ms[label] = cpu_ms_per_frame(detector, frames, args.repeat)
                 windows = counting.windows / (args.repeat * len(frames))
         cost = 100 * (ms["default"] / ms["none"] - 1)
-        print(
-            f"{name:<34} {ms['none']:>8.1f} {ms['upright']:>8.1f} {ms['default']:>8.1f} {cost:>+7.0f}%"
-            f" {windows:>8.1f}",
-            flush=True,
-        )
+        cells = "".join(f" {ms[label]:>8.1f}" for label in VARIANTS)
+        print(f"{name:<34}{cells} {cost:>+7.0f}% {windows:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":

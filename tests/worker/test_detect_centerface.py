@@ -12,6 +12,7 @@ from detect_support import astronaut_bgr, insightface_image, iou
 from faceblur.detectors import CenterFaceDetector, UnionDetector, build_detector, detector_names, empty_boxes
 from faceblur.detectors import centerface as centerface_module
 from faceblur.detectors.base import nms, round_input_size
+from faceblur.temporal.hysteresis import START_SCORE
 from faceblur_contract.enums import DetectorName, ExecutionProvider
 from faceblur_contract.options import DetectorSpec
 from faceblur_testenv.facefree import FaceFreeScene, face_free_still
@@ -232,6 +233,23 @@ def test_rolled_look_finds_a_small_face_the_upright_looks_miss(monkeypatch: pyte
     upright = found()
     assert len(rolled_look) >= 3
     assert upright < rolled_look  # the rolled look finds it where the upright looks do, and elsewhere
+
+
+def test_close_look_lifts_a_weak_rolled_face_over_the_start_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    """t1's first face, 32 px high (over the second look's size) and rolled 30 degrees, at five places:
+    at the frame's scale it scores 0.2-0.4, a weak box the hysteresis would need nearby frames to
+    support; looked at closer and turned back, each place starts a track on its own."""
+    spots = [(40 + 60 * k, 50 + 60 * (k % 2)) for k in range(5)]
+    image = rolled_faces(T1_FACES[0], 32, 30.0, spots)
+
+    def scores() -> list[float]:
+        boxes = centerface()([image])[0]
+        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+        return [float(boxes[(np.abs(centres - spot) < 8).all(axis=1), 4].max(initial=0)) for spot in spots]
+
+    assert min(scores()) >= START_SCORE
+    monkeypatch.setattr(centerface_module, "CLOSE_LOOK_MAX", 0)
+    assert max(scores()) < START_SCORE
 
 
 def test_a_rolled_windows_boxes_map_back_to_where_the_face_is() -> None:

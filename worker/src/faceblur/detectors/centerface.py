@@ -11,9 +11,11 @@ that starts a track on its own, below which the hysteresis needs support from ne
 cut out of the inference image, enlarged to SECOND_LOOK_SIZE square, and detected again in one batch;
 the better of both looks counts. A window that looks face-like but scores under the threshold is
 looked at once more turned back 30 degrees each way: CenterFace was trained on upright faces and
-scores a rolled small face 0.1-0.2 upright, 0.8 turned back. Face-free footage has a few such
-candidates a frame (up to about 20 on a textured photo, most under 10), so the cost follows the
-number of small faces.
+scores a rolled small face 0.1-0.2 upright, 0.8 turned back. A weak candidate too large for the
+second look (up to CLOSE_LOOK_MAX_HEIGHT) gets a *close look* instead: a window twice its height,
+upright and turned back, kept only where it scores as an upright face does (a rolled 32-px face scores
+0.2-0.5 at the frame's scale, 0.75-0.9 so). Face-free footage has a few such candidates a frame (up
+to about 20 on a textured photo, most under 10), so the cost follows the number of small faces.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ ROLL_LOOK_ANGLES: tuple[float, ...] = (30.0, -30.0)
 # turned back, a rolled face scores as an upright one does (0.8); face-like texture seen turned scores
 # 0.2-0.5 (t1's group photo): what the rolled look finds counts from this score
 ROLL_LOOK_KEEP = 0.6
+# A weak candidate larger than SECOND_LOOK_MAX_HEIGHT, up to this height (frame pixels), is looked at
+# closer: a window CLOSE_LOOK_SPAN times its height, upright and turned back by ROLL_LOOK_ANGLES, its
+# boxes kept from ROLL_LOOK_KEEP. A rolled 32-px face scores 0.2-0.5 at the frame's scale, under the
+# score that starts a track, and 0.75-0.9 so; at most CLOSE_LOOK_MAX such candidates a frame.
+CLOSE_LOOK_MAX_HEIGHT = 48
+CLOSE_LOOK_SPAN = 2.0
+CLOSE_LOOK_MAX = 8
 
 
 class CenterFaceDetector:
@@ -131,22 +140,32 @@ class CenterFaceDetector:
         sees better for its own lower threshold, not a box a different zoom happened to score higher.
         """
         in_h, in_w = blob.shape[2:]
-        windows = second_look_windows(weak, in_w / width, in_h / height, in_w, in_h)
-        if not windows:
+        per_x, per_y = in_w / width, in_h / height
+        windows = second_look_windows(weak, per_x, per_y, in_w, in_h)
+        close = close_look_windows(weak, per_x, per_y, in_w, in_h)
+        if not windows and not close:
             return found
         cuts = [_cut(blob[w.frame], w) for w in windows]
         extra: list[list[Boxes]] = [[] for _ in found]
-        rolled: list[Window] = []
-        rolled_cuts: list[np.ndarray] = []
+        # looked at turned (and, for larger candidates, upright but closer): kept from ROLL_LOOK_KEEP
+        strict: list[Window] = []
+        strict_cuts: list[np.ndarray] = []
         low = min(self.threshold, ROLL_LOOK_SCORE)
         for window, cut, seen in zip(windows, cuts, self._look(windows, cuts, low), strict=True):
             extra[window.frame].append(seen[seen[:, 4] > self.threshold])
             if seen.size and seen[:, 4].max() <= self.threshold:  # face-like, but not enough upright
                 for angle in ROLL_LOOK_ANGLES:
-                    rolled.append(replace(window, angle=angle))
-                    rolled_cuts.append(_turn(cut, angle))
+                    strict.append(replace(window, angle=angle))
+                    strict_cuts.append(_turn(cut, angle))
+        for window in close:
+            cut = _cut(blob[window.frame], window)
+            strict.append(window)
+            strict_cuts.append(cut)
+            for angle in ROLL_LOOK_ANGLES:
+                strict.append(replace(window, angle=angle))
+                strict_cuts.append(_turn(cut, angle))
         keep = max(self.threshold, ROLL_LOOK_KEEP)
-        for window, seen in zip(rolled, self._look(rolled, rolled_cuts, keep), strict=True):
+        for window, seen in zip(strict, self._look(strict, strict_cuts, keep), strict=True):
             extra[window.frame].append(seen)
         return [
             merge_looks(own, clip_boxes(np.concatenate(more), in_w, in_h)) if more else own
@@ -214,12 +233,37 @@ def second_look_windows(
     windows = []
     for frame, boxes in enumerate(weak):
         small = boxes[boxes[:, 3] - boxes[:, 1] <= SECOND_LOOK_MAX_HEIGHT * per_y]
-        for x1, y1, x2, y2, _ in small[np.argsort(-small[:, 4], kind="stable")][:SECOND_LOOK_MAX].tolist():
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            left = min(max(round(cx - side_x / 2), 0), in_w - side_x)
-            top = min(max(round(cy - side_y / 2), 0), in_h - side_y)
-            windows.append(Window(frame, left, top, side_x, side_y, cx, cy))
+        for x1, y1, x2, y2, _ in _strongest(small, SECOND_LOOK_MAX).tolist():
+            windows.append(_window(frame, (x1 + x2) / 2, (y1 + y2) / 2, side_x, side_y, in_w, in_h))
     return windows
+
+
+def close_look_windows(
+    weak: Sequence[Boxes], per_x: float, per_y: float, in_w: int, in_h: int
+) -> list[Window]:
+    """One window per weak candidate scoring ROLL_LOOK_SCORE, taller than SECOND_LOOK_MAX_HEIGHT and
+    up to CLOSE_LOOK_MAX_HEIGHT frame pixels (the strongest CLOSE_LOOK_MAX a frame): CLOSE_LOOK_SPAN
+    times its height square around its centre, inside the image."""
+    windows = []
+    for frame, boxes in enumerate(weak):
+        heights = (boxes[:, 3] - boxes[:, 1]) / per_y
+        fits = (heights > SECOND_LOOK_MAX_HEIGHT) & (heights <= CLOSE_LOOK_MAX_HEIGHT)
+        chosen = _strongest(boxes[fits & (boxes[:, 4] >= ROLL_LOOK_SCORE)], CLOSE_LOOK_MAX)
+        for x1, y1, x2, y2, _ in chosen.tolist():
+            side = CLOSE_LOOK_SPAN * (y2 - y1) / per_y  # frame pixels
+            side_x, side_y = min(round(side * per_x), in_w), min(round(side * per_y), in_h)
+            windows.append(_window(frame, (x1 + x2) / 2, (y1 + y2) / 2, side_x, side_y, in_w, in_h))
+    return windows
+
+
+def _strongest(boxes: Boxes, count: int) -> Boxes:
+    return boxes[np.argsort(-boxes[:, 4], kind="stable")][:count]
+
+
+def _window(frame: int, cx: float, cy: float, side_x: int, side_y: int, in_w: int, in_h: int) -> Window:
+    left = min(max(round(cx - side_x / 2), 0), in_w - side_x)
+    top = min(max(round(cy - side_y / 2), 0), in_h - side_y)
+    return Window(frame, left, top, side_x, side_y, cx, cy)
 
 
 def merge_looks(own: Boxes, extra: Boxes) -> Boxes:
