@@ -142,8 +142,9 @@ def test_a_chunk_through_openvino_covers_the_faces_onnxruntime_covers(tmp_path: 
     assert sorted(compiled) == sorted(reference) == list(range(30))
     worst = 0.0
     # Every face, and a stack of poker chips the second look scores 0.5-0.6 at this size, in both;
-    # a weak box (0.2-0.3: bfloat16 moves it across the threshold) may be in one runtime only.
-    weak = CenterFaceDetector.default_threshold + 0.1
+    # a weak box (0.2-0.4: bfloat16 moves it across the threshold; a 10-px spot at the group's feet
+    # scores 0.27-0.33 in float32) may be in one runtime only.
+    weak = CenterFaceDetector.default_threshold + 0.2
     for frame in reference:
         for boxes, others in ((reference[frame], compiled[frame]), (compiled[frame], reference[frame])):
             strong = [box for box in boxes if box.score >= weak]

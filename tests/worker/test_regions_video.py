@@ -25,6 +25,7 @@ from faceblur.process.chunk import process_chunk
 from faceblur.storage import LocalStore
 from faceblur_contract.enums import SplitMode
 from faceblur_contract.options import ProcessOptions
+from faceblur_contract.records import ResidualBox, VerificationReport
 from faceblur_contract.regions import INSIDE_X, TIMES_IN_ORDER, Region
 from faceblur_testenv.measure import decode_bgr, detail_kept, sharpness
 from faceblur_testenv.videos import (
@@ -56,15 +57,19 @@ def anonymize(
 
 def anonymize_verified(
     video: Path, root: Path, options: ProcessOptions, **split_args: object
-) -> tuple[Path, dict[int, str], int]:
-    """`anonymize`, and how many frames the verification pass found a sharp face in."""
+) -> tuple[Path, dict[int, str], list[ResidualBox]]:
+    """`anonymize`, and the sharp face-like regions the verification pass found."""
     store, layout = LocalStore(root), JobLayout("job")
     manifest = split(str(video), store, layout, **split_args)  # type: ignore[arg-type]
     whole: dict[int, str] = {}
-    residual = 0
+    residual: list[ResidualBox] = []
     for chunk in manifest.chunks:
-        result = process_chunk(store, layout, chunk.index, options)
-        residual += result.verification.residual_frames if result.verification else 0
+        process_chunk(store, layout, chunk.index, options)
+        if store.exists(layout.chunk_verification(chunk.index)):
+            report = VerificationReport.model_validate_json(
+                store.get_bytes(layout.chunk_verification(chunk.index))
+            )
+            residual += [box for frame in report.residual for box in frame.boxes]
         detections = ChunkDetections.model_validate_json(store.get_bytes(layout.detections(chunk.index)))
         whole.update(detections.whole_frames)
     output = root / "out.mp4"
@@ -119,7 +124,10 @@ def test_a_keep_region_leaves_one_face_sharp_and_the_others_blurred(
     output, _, residual = anonymize_verified(
         video.path, tmp_path, options, chunk_frames=10, mode=SplitMode.COPY
     )
-    assert residual == 0, "the verification pass reports the face kept on purpose"
+    # a 9-px face-like spot at the group's feet may be reported (and fixed): only the kept face must not
+    x1, y1, x2, y2 = corner
+    kept_reported = [b for b in residual if x1 <= (b.x1 + b.x2) / 2 <= x2 and y1 <= (b.y1 + b.y2) / 2 <= y2]
+    assert not kept_reported, "the verification pass reports the face kept on purpose"
     for number, (before, after) in enumerate(zip(decode_bgr(video.path), decode_bgr(output), strict=True)):
         for index, face in enumerate(video.faces[number]):
             if index == kept:
