@@ -14,8 +14,9 @@ looked at once more turned back 30 degrees each way: CenterFace was trained on u
 scores a rolled small face 0.1-0.2 upright, 0.8 turned back. A weak candidate too large for the
 second look (up to CLOSE_LOOK_MAX_HEIGHT) gets a *close look* instead: a window twice its height,
 upright and turned back, kept only where it scores as an upright face does (a rolled 32-px face scores
-0.2-0.5 at the frame's scale, 0.75-0.9 so). Face-free footage has a few such candidates a frame (up
-to about 20 on a textured photo, most under 10), so the cost follows the number of small faces.
+0.2-0.5 at the frame's scale, 0.75-0.9 looked at closer). Face-free footage has a few such
+candidates a frame (up to about 20 on a textured photo, most under 10), so the cost follows the
+number of small faces.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ ROLL_LOOK_KEEP = 0.6
 # A weak candidate larger than SECOND_LOOK_MAX_HEIGHT, up to this height (frame pixels), is looked at
 # closer: a window CLOSE_LOOK_SPAN times its height, upright and turned back by ROLL_LOOK_ANGLES, its
 # boxes kept from ROLL_LOOK_KEEP. A rolled 32-px face scores 0.2-0.5 at the frame's scale, under the
-# score that starts a track, and 0.75-0.9 so; at most CLOSE_LOOK_MAX such candidates a frame.
+# score that starts a track, and 0.75-0.9 looked at closer; at most CLOSE_LOOK_MAX a frame.
 CLOSE_LOOK_MAX_HEIGHT = 48
 CLOSE_LOOK_SPAN = 2.0
 CLOSE_LOOK_MAX = 8
@@ -148,25 +149,22 @@ class CenterFaceDetector:
         cuts = [_cut(blob[w.frame], w) for w in windows]
         extra: list[list[Boxes]] = [[] for _ in found]
         # looked at turned (and, for larger candidates, upright but closer): kept from ROLL_LOOK_KEEP
-        strict: list[Window] = []
-        strict_cuts: list[np.ndarray] = []
+        strict: list[tuple[Window, np.ndarray]] = []
         low = min(self.threshold, ROLL_LOOK_SCORE)
         for window, cut, seen in zip(windows, cuts, self._look(windows, cuts, low), strict=True):
             extra[window.frame].append(seen[seen[:, 4] > self.threshold])
             if seen.size and seen[:, 4].max() <= self.threshold:  # face-like, but not enough upright
-                for angle in ROLL_LOOK_ANGLES:
-                    strict.append(replace(window, angle=angle))
-                    strict_cuts.append(_turn(cut, angle))
+                strict += _turned(window, cut)
         for window in close:
             cut = _cut(blob[window.frame], window)
-            strict.append(window)
-            strict_cuts.append(cut)
-            for angle in ROLL_LOOK_ANGLES:
-                strict.append(replace(window, angle=angle))
-                strict_cuts.append(_turn(cut, angle))
-        keep = max(self.threshold, ROLL_LOOK_KEEP)
-        for window, seen in zip(strict, self._look(strict, strict_cuts, keep), strict=True):
-            extra[window.frame].append(seen)
+            strict += [(window, cut), *_turned(window, cut)]
+        if strict:
+            strict_windows, strict_cuts = zip(*strict, strict=True)
+            keep = max(self.threshold, ROLL_LOOK_KEEP)
+            for window, seen in zip(
+                strict_windows, self._look(strict_windows, strict_cuts, keep), strict=True
+            ):
+                extra[window.frame].append(seen)
         return [
             merge_looks(own, clip_boxes(np.concatenate(more), in_w, in_h)) if more else own
             for own, more in zip(found, extra, strict=True)
@@ -287,6 +285,11 @@ def _cut(image: np.ndarray, window: Window) -> np.ndarray:
     part = image[:, window.top : window.top + window.side_y, window.left : window.left + window.side_x]
     size = (SECOND_LOOK_SIZE, SECOND_LOOK_SIZE)
     return cv2.resize(part.transpose(1, 2, 0), size, interpolation=cv2.INTER_LINEAR)
+
+
+def _turned(window: Window, cut: np.ndarray) -> list[tuple[Window, np.ndarray]]:
+    """The window and its cut turned back by each of ROLL_LOOK_ANGLES."""
+    return [(replace(window, angle=angle), _turn(cut, angle)) for angle in ROLL_LOOK_ANGLES]
 
 
 def _turn(cut: np.ndarray, angle: float) -> np.ndarray:
