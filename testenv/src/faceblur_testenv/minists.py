@@ -30,7 +30,9 @@ from faceblur_testenv.images import ensure_images
 from faceblur_testenv.processes import free_ports
 
 REPO = Path(__file__).resolve().parents[3]
-_READY_TIMEOUT_S = 60.0
+# a restarted MinIO showed its OpenID role (the issuer's discovery document read) after over 60 s
+# in a loaded cold run
+_READY_TIMEOUT_S = 180.0
 _ROLE = re.compile(r"IAM Roles: (arn:minio:iam:::role/\S+)")
 ROLE_POLICY = "faceblur-sts-role"  # the name role_policy is added under
 
